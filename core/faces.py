@@ -1,0 +1,147 @@
+"""Face detection (OpenCV Haar cascades) and whole-photo analysis."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from core.classifier import EmotionClassifier
+from core.images import load_image
+
+# A face crop this small (or smaller) is taken as "already a face" when no face is detected.
+FACE_CROP_MAX_SIDE = 128
+DETECTION_MAX_SIDE = 1024  # detect on a downscaled copy; boxes are mapped back
+PRIMARY_CASCADE = "haarcascade_frontalface_default.xml"
+CONFIRM_CASCADE = "haarcascade_frontalface_alt2.xml"
+
+
+def _iou(a, b) -> float:
+    ax, ay, aw, ah = (float(v) for v in a)
+    bx, by, bw, bh = (float(v) for v in b)
+    iw = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
+    ih = max(0.0, min(ay + ah, by + bh) - max(ay, by))
+    inter = iw * ih
+    return inter / (aw * ah + bw * bh - inter) if inter else 0.0
+
+
+@dataclass
+class FaceResult:
+    box: tuple[int, int, int, int]  # x, y, w, h in the (loaded, upright) image
+    probabilities: dict[str, float]
+    label: str
+    face: np.ndarray = field(repr=False)  # uint8 grayscale crop, as classified (before 48 px resizing)
+
+    @property
+    def confidence(self) -> float:
+        return self.probabilities[self.label]
+
+    def to_dict(self) -> dict:
+        return {"box": list(self.box), "label": self.label, "probabilities": self.probabilities}
+
+
+@dataclass
+class Analysis:
+    image: Image.Image = field(repr=False)  # the upright RGB image the boxes refer to
+    faces: list[FaceResult]
+    whole_image: bool  # True when the whole image was classified as one face
+    message: str
+
+    def to_dict(self) -> dict:
+        return {
+            "faces": [face.to_dict() for face in self.faces],
+            "whole_image": self.whole_image,
+            "message": self.message,
+            "image_size": list(self.image.size),
+        }
+
+
+@lru_cache(maxsize=2)
+def _cascade(name: str) -> cv2.CascadeClassifier:
+    path = cv2.data.haarcascades + name
+    cascade = cv2.CascadeClassifier(path)
+    if cascade.empty():
+        raise RuntimeError(f"OpenCV Haar cascade not found at {path}; install opencv-python-headless<5")
+    return cascade
+
+
+def detect_faces(image: Image.Image | np.ndarray, min_face_size: int = 30) -> list[tuple[int, int, int, int]]:
+    """Boxes (x, y, w, h) of frontal faces, largest first. ``min_face_size`` is in image pixels."""
+    gray = np.asarray(image.convert("L")) if isinstance(image, Image.Image) else np.asarray(image)
+    if gray.ndim == 3:
+        gray = cv2.cvtColor(gray, cv2.COLOR_RGB2GRAY)
+    scale = min(1.0, DETECTION_MAX_SIDE / max(gray.shape))
+    small = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else gray
+    small = cv2.equalizeHist(small)
+    min_side = max(12, int(round(min_face_size * scale)))
+    size = (min_side, min_side)
+    found = _cascade(PRIMARY_CASCADE).detectMultiScale(small, scaleFactor=1.1, minNeighbors=5, minSize=size)
+    if len(found):
+        # The default cascade alone fires on textures (hair, fabric); keep only boxes that a
+        # second, independently trained cascade confirms.
+        check = _cascade(CONFIRM_CASCADE).detectMultiScale(small, scaleFactor=1.1, minNeighbors=3, minSize=size)
+        found = [box for box in found if any(_iou(box, other) > 0.3 for other in check)]
+    boxes = [tuple(int(round(v / scale)) for v in box) for box in found]
+    return sorted(boxes, key=lambda b: -b[2] * b[3])
+
+
+def crop_face(gray: np.ndarray, box: tuple[int, int, int, int], margin: float = 0.1) -> np.ndarray:
+    """Square crop around a box, widened by ``margin`` per side (FER-2013 faces include
+    forehead and chin); areas outside the image are filled by edge replication."""
+    x, y, w, h = box
+    side = int(round(max(w, h) * (1 + 2 * margin)))
+    cx, cy = x + w / 2, y + h / 2
+    left, top = int(round(cx - side / 2)), int(round(cy - side / 2))
+    pad = max(0, -left, -top, left + side - gray.shape[1], top + side - gray.shape[0])
+    if pad:
+        gray = np.pad(gray, pad, mode="edge")
+        left, top = left + pad, top + pad
+    return gray[top : top + side, left : left + side].copy()
+
+
+def analyze(
+    image,
+    classifier: EmotionClassifier | None = None,
+    *,
+    whole_image: bool | None = None,
+    min_face_size: int = 30,
+    tta: bool = False,
+) -> Analysis:
+    """Detect every face in a photo and classify it.
+
+    ``whole_image``: True skips detection (the image is already a face crop);
+    False never falls back; None (default) falls back to the whole image only
+    when no face is found and the image is small enough to be a face crop.
+    Raises ``ImageInputError`` for unreadable input.
+    """
+    classifier = classifier or default_classifier()
+    rgb = load_image(image)
+    gray = np.asarray(rgb.convert("L"))
+    if whole_image:
+        boxes, crops, used_whole = [(0, 0, rgb.width, rgb.height)], [gray], True
+    else:
+        boxes = detect_faces(gray, min_face_size=min_face_size)
+        crops, used_whole = [crop_face(gray, box) for box in boxes], False
+        if not boxes and whole_image is None and max(rgb.size) <= FACE_CROP_MAX_SIDE:
+            boxes, crops, used_whole = [(0, 0, rgb.width, rgb.height)], [gray], True
+    if not boxes:
+        return Analysis(rgb, [], False, "No face found. If the image is already a face crop, classify the whole image.")
+    probabilities = classifier.predict_proba(crops, tta="flip" if tta else "none")
+    faces = []
+    for box, crop, row in zip(boxes, crops, probabilities, strict=True):
+        probs = {label: float(p) for label, p in zip(classifier.labels, row, strict=True)}
+        faces.append(FaceResult(box, probs, classifier.labels[int(row.argmax())], crop))
+    if used_whole:
+        message = "Classified the whole image as one face."
+    else:
+        message = f"Found {len(faces)} face{'s' if len(faces) != 1 else ''}."
+    return Analysis(rgb, faces, used_whole, message)
+
+
+@lru_cache(maxsize=1)
+def default_classifier() -> EmotionClassifier:
+    """The shipped model, loaded once per process."""
+    return EmotionClassifier.load()

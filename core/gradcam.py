@@ -1,0 +1,91 @@
+"""Grad-CAM explanations (pytorch-grad-cam) for any class of any face.
+
+Target layer: at 48x48 input the last EfficientNet-B2 stage is only 2x2, which
+gives a map of four blobs. We use the output of ``blocks[4]`` (stride 16: a
+3x3 map, 120 channels, the last stage before the final downsampling) — see
+``TARGET_LAYER``; the map is upsampled to the 48 px face. Explanations run on
+a private copy of the model under a lock, so concurrent predictions never see
+the CAM hooks.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import cv2
+import numpy as np
+import torch
+from pytorch_grad_cam import GradCAM, GradCAMPlusPlus, HiResCAM
+from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+from core.classifier import EmotionClassifier
+from core.preprocess import FaceLike, preprocess, to_face_array
+
+CAM_METHODS = {"gradcam": GradCAM, "gradcam++": GradCAMPlusPlus, "hirescam": HiResCAM}
+TARGET_LAYER = "blocks.4"
+
+_lock = threading.Lock()
+_cam_models: dict[int, torch.nn.Module] = {}
+
+
+def _cam_model(classifier: EmotionClassifier) -> torch.nn.Module:
+    key = id(classifier.model)
+    if key not in _cam_models:
+        model = copy.deepcopy(classifier.model).eval()
+        model = model.to(memory_format=torch.contiguous_format)
+        _cam_models[key] = model
+    return _cam_models[key]
+
+
+@contextmanager
+def cam_extractor(classifier: EmotionClassifier, method: str = "gradcam") -> Iterator:
+    """Context manager yielding a pytorch-grad-cam object; its hooks are released on exit."""
+    if method not in CAM_METHODS:
+        raise ValueError(f"unknown CAM method {method!r}; choose one of {sorted(CAM_METHODS)}")
+    with _lock:
+        model = _cam_model(classifier)
+        layer = model.get_submodule(TARGET_LAYER)
+        with CAM_METHODS[method](model=model, target_layers=[layer]) as cam:
+            yield cam
+
+
+def _target_index(classifier: EmotionClassifier, target: int | str) -> int:
+    if isinstance(target, str):
+        if target not in classifier.labels:
+            raise ValueError(f"unknown class {target!r}; choose one of {classifier.labels}")
+        return classifier.labels.index(target)
+    if not 0 <= int(target) < len(classifier.labels):
+        raise ValueError(f"class index {target} out of range")
+    return int(target)
+
+
+def explain(
+    classifier: EmotionClassifier, face: FaceLike, target: int | str | None = None, method: str = "gradcam"
+) -> np.ndarray:
+    """Heatmap (48, 48) float in [0, 1] for ``target`` (default: the predicted class)."""
+    x = preprocess([face])
+    if target is None:
+        index = int(classifier.predict_tensor(x).argmax())
+    else:
+        index = _target_index(classifier, target)
+    with cam_extractor(classifier, method) as cam:
+        heatmap = cam(input_tensor=x, targets=[ClassifierOutputTarget(index)])[0]
+    return np.nan_to_num(heatmap.astype(np.float32))
+
+
+def overlay_heatmap(face: FaceLike, heatmap: np.ndarray, alpha: float = 0.5, size: int | None = None) -> np.ndarray:
+    """RGB uint8 image: the face (grayscale) with the heatmap (jet colours) blended at ``alpha``.
+
+    ``size`` resizes the result (default: 48 px, the model's view of the face).
+    """
+    gray = to_face_array(face)
+    if size and size != gray.shape[0]:
+        gray = cv2.resize(gray, (size, size), interpolation=cv2.INTER_CUBIC)
+    heat = cv2.resize(heatmap.astype(np.float32), gray.shape[::-1], interpolation=cv2.INTER_CUBIC)
+    colored = cv2.applyColorMap(np.uint8(np.clip(heat, 0, 1) * 255), cv2.COLORMAP_JET)[:, :, ::-1]
+    base = np.repeat(gray[:, :, None], 3, axis=2).astype(np.float32)
+    alpha = float(np.clip(alpha, 0.0, 1.0))
+    return np.clip(base * (1 - alpha) + colored.astype(np.float32) * alpha, 0, 255).astype(np.uint8)

@@ -1,0 +1,67 @@
+"""Evaluation, export and batch prediction commands on generated data."""
+
+import csv
+import json
+import shutil
+
+import pytest
+from PIL import Image
+
+from core import LABELS, EmotionClassifier
+from core.weights import DEFAULT_WEIGHTS, card_path_for
+from training import evaluate, export, predict
+from training.train import main as train_main
+
+
+@pytest.fixture
+def weights_copy(tmp_path):
+    weights = tmp_path / "model.safetensors"
+    shutil.copy(DEFAULT_WEIGHTS, weights)
+    shutil.copy(card_path_for(DEFAULT_WEIGHTS), card_path_for(weights))
+    return weights
+
+
+def test_eval_writes_metrics_and_predictions(fer_zip, weights_copy, tmp_path, capsys):
+    out = tmp_path / "results"
+    assert evaluate.main(["--data", str(fer_zip), "--weights", str(weights_copy), "--out", str(out), "--update-card"]) == 0
+    printed = capsys.readouterr().out
+    assert "PublicTest" in printed and "tencrop" in printed and "confusion" in printed
+    metrics = json.loads((out / "metrics.json").read_text())
+    for mode in ("none", "flip", "tencrop"):
+        assert set(metrics["test"][mode]) == {"all", "PublicTest", "PrivateTest"}
+        assert metrics["test"][mode]["all"]["n"] == 28
+    assert len(metrics["test"]["none"]["all"]["confusion"]) == 7
+    with open(out / "predictions.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert {row["split"] for row in rows} == {"PublicTest", "PrivateTest", "Validation"}
+    assert len([r for r in rows if r["split"] != "Validation"]) == 28
+    assert abs(sum(float(rows[0][f"p_{label}"]) for label in LABELS) - 1) < 1e-4
+    card = json.loads(card_path_for(weights_copy).read_text())
+    assert card["test_metrics"]["none"]["all"]["accuracy"] == pytest.approx(metrics["test"]["none"]["all"]["accuracy"])
+    EmotionClassifier.load(weights_copy)  # updating the card keeps the checksum valid
+
+
+def test_export_round_trip(fer_zip, tmp_path):
+    run = tmp_path / "run"
+    args = ["--data", str(fer_zip), "--out-dir", str(run), "--epochs", "1", "--warmup-epochs", "0", "--batch-size", "32"]
+    assert train_main(args) == 0
+    out = tmp_path / "exported.safetensors"
+    assert export.main(["--run", str(run), "--out", str(out), "--results", str(tmp_path / "res")]) == 0
+    classifier = EmotionClassifier.load(out)
+    assert classifier.card["training"]["epochs_trained"] == 1
+    assert (tmp_path / "res" / "history.csv").exists()
+    assert export.main(["--run", str(run), "--out", str(out), "--results", str(tmp_path / "res")]) == 2  # no overwrite
+
+
+def test_predict_folder_with_a_bad_file(astronaut, tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    Image.fromarray(astronaut).save(folder / "astronaut.jpg")
+    (folder / "broken.png").write_bytes(b"not an image")
+    out = tmp_path / "predictions.csv"
+    assert predict.main([str(folder), "--out", str(out)]) == 0
+    with open(out) as handle:
+        rows = {row["file"].split("/")[-1]: row for row in csv.DictReader(handle)}
+    assert rows["astronaut.jpg"]["label"] in LABELS and rows["astronaut.jpg"]["face"] == "1"
+    assert "not an image" in rows["broken.png"]["error"]
+    assert predict.main([str(folder), "--out", str(out)]) == 2  # never overwrites without --force

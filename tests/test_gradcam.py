@@ -1,0 +1,57 @@
+import numpy as np
+import pytest
+
+from core import CAM_METHODS, EmotionClassifier, explain, overlay_heatmap
+from core.gradcam import cam_extractor
+
+
+@pytest.fixture(scope="module")
+def classifier():
+    return EmotionClassifier.load()
+
+
+@pytest.fixture(scope="module")
+def face(astronaut):
+    from core.faces import analyze
+
+    return analyze(astronaut).faces[0].face
+
+
+@pytest.mark.parametrize("method", sorted(CAM_METHODS))
+def test_heatmap_shape_and_range(classifier, face, method):
+    heatmap = explain(classifier, face, method=method)
+    assert heatmap.shape == (48, 48) and heatmap.dtype == np.float32
+    assert 0.0 <= heatmap.min() and heatmap.max() <= 1.0 + 1e-6
+
+
+def test_two_classes_give_different_maps(classifier, face):
+    happy = explain(classifier, face, "happy")
+    sad = explain(classifier, face, "sad")
+    assert np.abs(happy - sad).mean() > 0.01
+
+
+def test_overlay_image(classifier, face):
+    heatmap = explain(classifier, face, 3)
+    overlay = overlay_heatmap(face, heatmap, alpha=0.4, size=192)
+    assert overlay.shape == (192, 192, 3) and overlay.dtype == np.uint8
+    plain = overlay_heatmap(face, heatmap, alpha=0.0)
+    assert (plain[:, :, 0] == plain[:, :, 1]).all()  # alpha 0: the grey face only
+
+
+def test_hooks_are_released_and_predictions_unaffected(classifier, face):
+    before = classifier.predict_proba([face])
+    with cam_extractor(classifier) as cam:
+        model = cam.model
+        assert any(m._forward_hooks for m in model.modules())
+    assert not any(m._forward_hooks for m in model.modules())
+    assert not any(m._forward_hooks for m in classifier.model.modules())
+    np.testing.assert_allclose(classifier.predict_proba([face]), before, atol=1e-6)
+
+
+def test_bad_targets(classifier, face):
+    with pytest.raises(ValueError, match="unknown class"):
+        explain(classifier, face, "bored")
+    with pytest.raises(ValueError, match="out of range"):
+        explain(classifier, face, 9)
+    with pytest.raises(ValueError, match="unknown CAM method"):
+        explain(classifier, face, method="scorecam")

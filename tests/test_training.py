@@ -1,0 +1,101 @@
+"""A tiny real training run: two epochs, interrupted (also by SIGKILL) and resumed exactly."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from training.augment import AugmentConfig, augment_batch
+from training.train import class_weights, learning_rate, main
+from training.config import TrainConfig
+
+ROOT = Path(__file__).resolve().parent.parent
+FAST = ["--batch-size", "16", "--epochs", "2", "--warmup-epochs", "1", "--eval-batch-size", "64", "--threads", "2"]
+
+
+def run(data, out, *extra):
+    assert main(["--data", str(data), "--out-dir", str(out), *FAST, *extra]) == 0
+
+
+def final_weights(out: Path) -> dict:
+    return torch.load(out / "last.pt", map_location="cpu", weights_only=True)["model"]
+
+
+def test_interrupted_run_resumes_exactly(fer_zip, tmp_path):
+    run(fer_zip, tmp_path / "straight")
+    run(fer_zip, tmp_path / "resumed", "--stop-after", "1")
+    history = json.loads((tmp_path / "resumed" / "history.json").read_text())
+    assert len(history) == 1 and history[0]["stage"] == "warmup"
+    run(fer_zip, tmp_path / "resumed", "--resume")
+    a, b = final_weights(tmp_path / "straight"), final_weights(tmp_path / "resumed")
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0, msg=key)
+    history = json.loads((tmp_path / "resumed" / "history.json").read_text())
+    assert [row["epoch"] for row in history] == [1, 2]
+    assert [row["stage"] for row in history] == ["warmup", "finetune"]
+    for name in ("config.json", "split.json", "history.csv", "best.pt"):
+        assert (tmp_path / "resumed" / name).exists()
+    split = json.loads((tmp_path / "resumed" / "split.json").read_text())
+    assert not set(split["train"]) & set(split["val"])
+    assert all(name.startswith("Training") for name in split["train"] + split["val"])
+
+
+def test_refuses_to_overwrite_a_run(fer_zip, tmp_path):
+    run(fer_zip, tmp_path / "run", "--stop-after", "1")
+    assert main(["--data", str(fer_zip), "--out-dir", str(tmp_path / "run"), *FAST]) == 2
+
+
+def test_sigkill_loses_at_most_one_epoch(fer_zip, tmp_path):
+    out = tmp_path / "killed"
+    command = [sys.executable, "-m", "training.train", "--data", str(fer_zip), "--out-dir", str(out), *FAST]
+    command[command.index("--epochs") + 1] = "4"
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while not (out / "last.pt").exists() and time.time() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert (out / "last.pt").exists(), "no checkpoint written before the kill"
+    done = len(json.loads((out / "history.json").read_text()))
+    assert done >= 1
+    assert main(["--data", str(fer_zip), "--out-dir", str(out), "--resume"]) == 0
+    history = json.loads((out / "history.json").read_text())
+    assert [row["epoch"] for row in history] == [1, 2, 3, 4]
+    assert not list(out.glob("*.tmp"))
+
+
+def test_recipe_pieces():
+    cfg = TrainConfig()
+    assert cfg.label_smoothing == 0.06 and cfg.val_fraction == 0.125
+    weights = class_weights(np.repeat(np.arange(7), [400, 40, 400, 800, 560, 480, 320]), (0.5, 2.0))
+    assert weights.max() == pytest.approx(2.0) and weights.min() >= 0.5
+    total, warm = 1000, 100
+    assert learning_rate(0, total, warm, cfg) == pytest.approx(cfg.lr * 0.01)
+    assert learning_rate(warm, total, warm, cfg) == pytest.approx(cfg.lr)
+    assert learning_rate(total, total, warm, cfg) == pytest.approx(cfg.min_lr)
+
+
+def test_augmentation_is_batched_seeded_and_in_range():
+    x = torch.rand(32, 1, 48, 48)
+    a = augment_batch(x, AugmentConfig(), torch.Generator().manual_seed(1))
+    b = augment_batch(x, AugmentConfig(), torch.Generator().manual_seed(1))
+    assert a.shape == x.shape and torch.equal(a, b)
+    assert a.min() >= 0 and a.max() <= 1 and not torch.equal(a, x)
+    identity = AugmentConfig(flip=0, rotate_deg=0, scale=(1, 1), shift=0, brightness=0, contrast=0, erase=0)
+    torch.testing.assert_close(augment_batch(x, identity, torch.Generator()), x, atol=1e-5, rtol=0)
+    flipped = augment_batch(x, AugmentConfig(**{**identity.__dict__, "flip": 1.0}), torch.Generator())
+    torch.testing.assert_close(flipped, x.flip(-1), atol=1e-5, rtol=0)
+
+
+def test_missing_data_argument(monkeypatch, capsys):
+    monkeypatch.delenv("FER2013_PATH", raising=False)
+    assert main(["--data", ""]) == 2
+    assert "FER2013_PATH" in capsys.readouterr().err
+    os.environ.pop("FER_NOTHING", None)

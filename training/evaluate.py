@@ -1,0 +1,164 @@
+"""Evaluate a model on the official FER-2013 test set (PublicTest + PrivateTest).
+
+    fer-eval --data ../shared/data/fer2013.zip                  # the shipped model
+    fer-eval --data ... --weights my.safetensors --out results/mine
+
+Reports accuracy on all 7,178 test images, on PublicTest and on PrivateTest,
+each without TTA, with flip and with ten-crop; per-class precision / recall /
+F1, macro-F1 and the confusion matrix. Writes ``metrics.json`` and
+``predictions.csv`` (one row per test and validation image) for the dashboard.
+The test set is never used for any training choice.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from core.classifier import EmotionClassifier
+from core.labels import LABELS, NUM_CLASSES
+from core.tta import TTA_MODES
+from core.weights import DEFAULT_WEIGHTS, write_card
+from training.data import load_fer2013, stratified_split
+from training.export import RESULTS_DIR
+from training.metrics import accuracy, confusion_matrix, per_class_scores
+
+SPLITS = ("all", "PublicTest", "PrivateTest")
+
+
+def summarize(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
+    confusion = confusion_matrix(y_true, y_pred, NUM_CLASSES)
+    scores = per_class_scores(confusion)
+    return {
+        "n": int(len(y_true)),
+        "accuracy": accuracy(y_true, y_pred),
+        "macro_f1": float(scores["f1"].mean()),
+        "per_class": {
+            label: {k: float(scores[k][i]) for k in ("precision", "recall", "f1")} | {"support": int(scores["support"][i])}
+            for i, label in enumerate(LABELS)
+        },
+        "confusion": confusion.tolist(),
+    }
+
+
+def evaluate(classifier: EmotionClassifier, images: np.ndarray, labels: np.ndarray, usage: np.ndarray) -> tuple[dict, dict]:
+    """Metrics per TTA mode and split, plus the probabilities per mode."""
+    metrics, probabilities = {}, {}
+    for mode in TTA_MODES:
+        started = time.time()
+        probabilities[mode] = classifier.predict_proba(images, tta=mode)
+        predicted = probabilities[mode].argmax(1)
+        metrics[mode] = {}
+        for split in SPLITS:
+            mask = np.ones(len(labels), bool) if split == "all" else usage == split
+            metrics[mode][split] = summarize(labels[mask], predicted[mask])
+        print(f"  {mode:8s} {time.time() - started:6.1f}s", file=sys.stderr, flush=True)
+    return metrics, probabilities
+
+
+def format_report(metrics: dict) -> str:
+    lines = ["accuracy        all    PublicTest  PrivateTest  macro-F1(all)"]
+    for mode in TTA_MODES:
+        m = metrics[mode]
+        lines.append(
+            f"  {mode:9s} {m['all']['accuracy'] * 100:6.2f}%   {m['PublicTest']['accuracy'] * 100:6.2f}%"
+            f"     {m['PrivateTest']['accuracy'] * 100:6.2f}%      {m['all']['macro_f1']:.4f}"
+        )
+    base = metrics["none"]["all"]
+    lines += ["", "per class (all test images, no TTA)", "  class      precision  recall   F1     support"]
+    for label in LABELS:
+        c = base["per_class"][label]
+        lines.append(f"  {label:9s}  {c['precision']:.3f}      {c['recall']:.3f}    {c['f1']:.3f}  {c['support']:6d}")
+    lines += ["", "confusion (rows true, columns predicted): " + " ".join(l[:3] for l in LABELS)]
+    for label, row in zip(LABELS, base["confusion"], strict=True):
+        lines.append(f"  {label:9s} " + " ".join(f"{v:4d}" for v in row))
+    return "\n".join(lines)
+
+
+def write_predictions(path: Path, rows: list[tuple], probabilities: dict[str, np.ndarray]) -> None:
+    header = ["file", "split", "true", "pred", "pred_flip", "pred_tencrop", *(f"p_{l}" for l in LABELS)]
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        for i, (name, split, true) in enumerate(rows):
+            p = probabilities["none"][i]
+            writer.writerow([
+                name, split, LABELS[true], LABELS[int(p.argmax())],
+                LABELS[int(probabilities["flip"][i].argmax())], LABELS[int(probabilities["tencrop"][i].argmax())],
+                *(f"{v:.6f}" for v in p),
+            ])  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Evaluate on the official FER-2013 test set.")
+    parser.add_argument("--data", default=os.environ.get("FER2013_PATH"), help="folder, .zip or fer2013.csv")
+    parser.add_argument("--weights", default=str(DEFAULT_WEIGHTS), help="safetensors file (card next to it)")
+    parser.add_argument("--out", default=str(RESULTS_DIR), help="folder for metrics.json and predictions.csv")
+    parser.add_argument("--update-card", action="store_true", help="record the test metrics in the model card")
+    args = parser.parse_args(argv)
+    if not args.data:
+        print("error: pass --data PATH or set FER2013_PATH", file=sys.stderr)
+        return 2
+
+    classifier = EmotionClassifier.load(args.weights)
+    data = load_fer2013(args.data)
+    test = data.test
+    # Validation split (same seeded split as training) for temperature scaling in the dashboard.
+    training = classifier.card.get("training", {}).get("config", {})
+    train = data.train
+    _, val_index = stratified_split(train.labels, training.get("val_fraction", 0.125), training.get("seed", 42))
+    val = train.subset(val_index)
+
+    print(f"evaluating {args.weights} on {len(test)} test images", file=sys.stderr)
+    metrics, probabilities = evaluate(classifier, test.images, test.labels, test.usage)
+    val_probabilities = classifier.predict_proba(val.images)
+    val_metrics = summarize(val.labels, val_probabilities.argmax(1))
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    report = {
+        "weights": Path(args.weights).name,
+        "sha256": classifier.card.get("sha256"),
+        "test": metrics,
+        "validation": val_metrics,
+    }
+    (out / "metrics.json").write_text(json.dumps(report, indent=1))
+    rows = [(n, s, int(t)) for n, s, t in zip(test.names, test.usage, test.labels, strict=True)]
+    rows += [(n, "Validation", int(t)) for n, t in zip(val.names, val.labels, strict=True)]
+    all_probabilities = {
+        mode: np.concatenate([probabilities[mode], val_probabilities if mode == "none" else classifier.predict_proba(val.images, tta=mode)])
+        for mode in TTA_MODES
+    }
+    write_predictions(out / "predictions.csv", rows, all_probabilities)
+
+    text = format_report(metrics)
+    print(text)
+    print(f"\nvalidation ({len(val)} images): accuracy {val_metrics['accuracy'] * 100:.2f}%  macro-F1 {val_metrics['macro_f1']:.4f}")
+    (out / "report.txt").write_text(text + "\n")
+    if args.update_card:
+        card = dict(classifier.card)
+        card["test_metrics"] = {
+            mode: {
+                split: {"accuracy": round(metrics[mode][split]["accuracy"], 6), "macro_f1": round(metrics[mode][split]["macro_f1"], 6)}
+                for split in SPLITS
+            }
+            for mode in TTA_MODES
+        }
+        card["test_metrics"]["per_class_recall"] = {
+            label: round(metrics["none"]["all"]["per_class"][label]["recall"], 4) for label in LABELS
+        }
+        write_card(args.weights, card)
+        print(f"recorded test metrics in {Path(args.weights).with_suffix('.json')}", file=sys.stderr)
+    print(f"wrote {out / 'metrics.json'} and {out / 'predictions.csv'}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

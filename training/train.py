@@ -1,0 +1,269 @@
+"""Train EfficientNet-B2 on FER-2013 with the paper's two-stage recipe.
+
+    fer-train --data ../shared/data/fer2013.zip            # CPU or CUDA (--device auto)
+    fer-train --data ... --resume                           # continue after an interruption
+
+Reads top to bottom: config -> data and split -> model, optimizer, EMA ->
+epoch loop (augment, step, validate, checkpoint) -> history. The run folder
+holds config.json, split.json, history.{json,csv}, last.pt (every epoch,
+written atomically) and best.pt; `fer-export` turns best.pt into shipped weights.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import dataclasses
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from core.labels import LABELS, NUM_CLASSES
+from core.model import count_parameters, create_model, pick_device
+from core.preprocess import normalize, to_unit_float
+from training.augment import AugmentConfig, augment_batch
+from training.config import TrainConfig, parse_config
+from training.data import load_fer2013, stratified_split
+from training.metrics import accuracy, macro_f1
+
+HISTORY_FIELDS = [
+    "epoch", "stage", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "val_macro_f1",
+    "val_acc_raw", "val_macro_f1_raw", "seconds", "images_per_second",
+]  # fmt: skip
+
+
+def class_weights(labels: np.ndarray, clip: tuple[float, float]) -> torch.Tensor:
+    """Inverse-frequency weights (mean 1 over classes), clipped so disgust cannot dominate."""
+    counts = np.bincount(labels, minlength=NUM_CLASSES).astype(np.float64)
+    weights = counts.sum() / (NUM_CLASSES * np.maximum(counts, 1))
+    return torch.tensor(np.clip(weights, *clip), dtype=torch.float32)
+
+
+def learning_rate(step: int, total_steps: int, warmup_steps: int, cfg: TrainConfig) -> float:
+    """Stage 1: linear ramp to cfg.lr; stage 2: cosine decay to cfg.min_lr."""
+    if step < warmup_steps:
+        return cfg.lr * (0.01 + 0.99 * step / max(1, warmup_steps))
+    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+    return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def stage_augment(cfg: TrainConfig, epoch: int) -> AugmentConfig:
+    """Stage 1 uses half-strength geometry and no erasing; stage 2 the full augmentation."""
+    if epoch >= cfg.warmup_epochs:
+        return cfg.augment
+    return dataclasses.replace(
+        cfg.augment, rotate_deg=cfg.augment.rotate_deg / 2, shift=cfg.augment.shift / 2, erase=0.0
+    )
+
+
+def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
+    """No weight decay on biases and normalisation parameters (1-D tensors)."""
+    decay = [p for p in model.parameters() if p.ndim > 1]
+    no_decay = [p for p in model.parameters() if p.ndim <= 1]
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+@torch.inference_mode()
+def predict_logits(model: torch.nn.Module, images: torch.Tensor, batch_size: int, device: torch.device) -> torch.Tensor:
+    """Logits for uint8 images (N, 48, 48) already on ``device``; no augmentation."""
+    model.eval()
+    outputs = []
+    for start in range(0, len(images), batch_size):
+        x = normalize(to_unit_float(images[start : start + batch_size]))
+        x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            outputs.append(model(x).float())
+    return torch.cat(outputs)
+
+
+def validate(model, images, labels, cfg, device) -> dict[str, float]:
+    logits = predict_logits(model, images, cfg.eval_batch_size, device)
+    loss = F.cross_entropy(logits, labels).item()
+    y_true, y_pred = labels.cpu().numpy(), logits.argmax(1).cpu().numpy()
+    return {"loss": loss, "acc": accuracy(y_true, y_pred), "macro_f1": macro_f1(y_true, y_pred, NUM_CLASSES)}
+
+
+@torch.no_grad()
+def update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
+    """ema = decay * ema + (1 - decay) * model, over parameters and float buffers."""
+    pairs = [(e, m) for e, m in zip(ema.state_dict().values(), model.state_dict().values(), strict=True)]
+    floats = [(e, m) for e, m in pairs if e.dtype.is_floating_point]
+    ema_tensors = [e for e, _ in floats]
+    torch._foreach_mul_(ema_tensors, decay)
+    torch._foreach_add_(ema_tensors, [m for _, m in floats], alpha=1 - decay)
+    for e, m in pairs:
+        if not e.dtype.is_floating_point:
+            e.copy_(m)
+
+
+def atomic_save(obj: dict, path: Path) -> None:
+    """Write to a temporary file, fsync, then rename: a kill leaves the old file intact."""
+    temporary = path.with_suffix(path.suffix + ".tmp")
+    with open(temporary, "wb") as handle:
+        torch.save(obj, handle)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+
+
+def write_history(history: list[dict], out_dir: Path) -> None:
+    (out_dir / "history.json").write_text(json.dumps(history, indent=1))
+    with open(out_dir / "history.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=HISTORY_FIELDS)
+        writer.writeheader()
+        writer.writerows(history)
+
+
+def main(argv: list[str] | None = None) -> int:
+    cfg, args = parse_config(argv)
+    if not cfg.data:
+        print("error: pass --data PATH (FER-2013 folder, .zip or fer2013.csv) or set FER2013_PATH", file=sys.stderr)
+        return 2
+    out_dir = Path(cfg.out_dir)
+    last_path = out_dir / "last.pt"
+    checkpoint = None
+    if args.resume:
+        if not last_path.exists():
+            print(f"error: --resume but no checkpoint at {last_path}", file=sys.stderr)
+            return 2
+        # Our own checkpoint, still loaded without unpickling arbitrary objects.
+        checkpoint = torch.load(last_path, map_location="cpu", weights_only=True)
+        # The run keeps its own config; only the device (and an explicit --epochs) may change.
+        overrides = {"device": cfg.device} | ({"epochs": args.epochs} if args.epochs else {})
+        cfg = TrainConfig.from_dict({**checkpoint["config"], **overrides})
+    elif last_path.exists():
+        print(f"error: {last_path} exists; pass --resume to continue it or choose another --out-dir", file=sys.stderr)
+        return 2
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
+
+    device = pick_device(cfg.device)
+    torch.set_num_threads(cfg.threads or os.cpu_count() or 1)
+    torch.manual_seed(cfg.seed)
+
+    # Data: the whole set lives on the device as uint8; batches are sliced from it.
+    data = load_fer2013(cfg.data).train
+    train_index, val_index = stratified_split(data.labels, cfg.val_fraction, cfg.seed)
+    (out_dir / "split.json").write_text(
+        json.dumps({"seed": cfg.seed, "val_fraction": cfg.val_fraction,
+                    "train": data.names[train_index].tolist(), "val": data.names[val_index].tolist()})
+    )  # fmt: skip
+    train_images = torch.from_numpy(data.images[train_index]).to(device)
+    train_labels = torch.from_numpy(data.labels[train_index]).to(device)
+    val_images = torch.from_numpy(data.images[val_index]).to(device)
+    val_labels = torch.from_numpy(data.labels[val_index]).to(device)
+
+    model = create_model(drop_rate=cfg.drop_rate, drop_path_rate=cfg.drop_path_rate)
+    model = model.to(device).to(memory_format=torch.channels_last)
+    optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr)
+    ema = copy.deepcopy(model).eval() if cfg.ema_decay > 0 else None
+    weights = class_weights(data.labels[train_index], cfg.class_weight_clip).to(device)
+    generator = torch.Generator().manual_seed(cfg.seed)
+
+    steps_per_epoch = math.ceil(len(train_index) / cfg.batch_size)
+    total_steps, warmup_steps = cfg.epochs * steps_per_epoch, cfg.warmup_epochs * steps_per_epoch
+    start_epoch, history, best = 0, [], {"val_acc": -1.0}
+    if checkpoint is not None:
+        model.load_state_dict(checkpoint["model"])
+        if ema is not None and checkpoint.get("ema") is not None:
+            ema.load_state_dict(checkpoint["ema"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        generator.set_state(checkpoint["generator"])
+        torch.set_rng_state(checkpoint["torch_rng"])
+        start_epoch, history, best = checkpoint["epoch"] + 1, checkpoint["history"], checkpoint["best"]
+        print(f"resumed from {last_path} after epoch {start_epoch}", flush=True)
+    print(
+        f"EfficientNet-B2 {count_parameters(model) / 1e6:.2f}M params | {device} | "
+        f"train {len(train_index)} val {len(val_index)} | {cfg.epochs} epochs x {steps_per_epoch} steps",
+        flush=True,
+    )
+
+    interactive = sys.stderr.isatty()
+    last_epoch = cfg.epochs if not args.stop_after else min(cfg.epochs, start_epoch + args.stop_after)
+    for epoch in range(start_epoch, last_epoch):
+        stage = "warmup" if epoch < cfg.warmup_epochs else "finetune"
+        augment_cfg = stage_augment(cfg, epoch)
+        model.train()
+        started = time.time()
+        order = torch.randperm(len(train_index), generator=generator).to(device)
+        loss_sum, correct, seen = 0.0, 0, 0
+        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs} {stage}",
+                   mininterval=0.5 if interactive else 60, dynamic_ncols=True)  # fmt: skip
+        for i in bar:
+            step = epoch * steps_per_epoch + i
+            lr = learning_rate(step, total_steps, warmup_steps, cfg)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            batch = order[i * cfg.batch_size : (i + 1) * cfg.batch_size]
+            x = augment_batch(to_unit_float(train_images[batch]), augment_cfg, generator)
+            x = normalize(x).contiguous(memory_format=torch.channels_last)
+            y = train_labels[batch]
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+                logits = model(x)
+            loss = F.cross_entropy(logits.float(), y, weight=weights, label_smoothing=cfg.label_smoothing)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            optimizer.step()
+            if ema is not None:
+                # Warm-up of the EMA decay so early epochs are not dominated by the random init.
+                decay = min(cfg.ema_decay, (1 + step) / (10 + step))
+                update_ema(ema, model, decay)
+            loss_sum += loss.item() * len(batch)
+            correct += (logits.argmax(1) == y).sum().item()
+            seen += len(batch)
+            bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}", lr=f"{lr:.2e}", refresh=False)
+        bar.close()
+        train_seconds = time.time() - started
+
+        raw = validate(model, val_images, val_labels, cfg, device)
+        smooth = validate(ema, val_images, val_labels, cfg, device) if ema is not None else raw
+        use_ema = ema is not None and smooth["acc"] >= raw["acc"]
+        chosen = smooth if use_ema else raw
+        row = {
+            "epoch": epoch + 1, "stage": stage, "lr": lr,
+            "train_loss": loss_sum / seen, "train_acc": correct / seen,
+            "val_loss": chosen["loss"], "val_acc": chosen["acc"], "val_macro_f1": chosen["macro_f1"],
+            "val_acc_raw": raw["acc"], "val_macro_f1_raw": raw["macro_f1"],
+            "seconds": time.time() - started, "images_per_second": seen / train_seconds,
+        }  # fmt: skip
+        history.append(row)
+        print(
+            f"epoch {epoch + 1}/{cfg.epochs} {stage} | train loss {row['train_loss']:.4f} acc {row['train_acc']:.4f} | "
+            f"val acc {raw['acc']:.4f} (ema {smooth['acc']:.4f}) f1 {chosen['macro_f1']:.4f} | "
+            f"{row['seconds']:.0f}s {row['images_per_second']:.0f} img/s",
+            flush=True,
+        )
+        state = {
+            "config": cfg.to_dict(), "labels": LABELS, "epoch": epoch, "history": history,
+            "model": model.state_dict(), "ema": ema.state_dict() if ema is not None else None,
+            "optimizer": optimizer.state_dict(), "generator": generator.get_state(),
+            "torch_rng": torch.get_rng_state(), "best": best,
+        }  # fmt: skip
+        if chosen["acc"] > best["val_acc"]:
+            best = {"val_acc": chosen["acc"], "val_macro_f1": chosen["macro_f1"], "epoch": epoch + 1,
+                    "weights": "ema" if use_ema else "raw"}  # fmt: skip
+            state["best"] = best
+            export_state = (ema if use_ema else model).state_dict()
+            atomic_save({"config": cfg.to_dict(), "labels": LABELS, "best": best, "history": history,
+                         "model": export_state}, out_dir / "best.pt")  # fmt: skip
+        atomic_save(state, last_path)
+        write_history(history, out_dir)
+    if last_epoch < cfg.epochs:
+        print(f"stopped after epoch {last_epoch}/{cfg.epochs}; continue with --resume", flush=True)
+        return 0
+    print(f"done: best val acc {best['val_acc']:.4f} at epoch {best.get('epoch')} ({best.get('weights')})", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
