@@ -1,6 +1,6 @@
 """Facial expression recognition on FER-2013 with EfficientNet-B2.
 
-    from core import EmotionClassifier, analyze, explain
+from core import EmotionClassifier, analyze, explain
 """
 
 from core.classifier import EmotionClassifier

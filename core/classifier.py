@@ -23,15 +23,29 @@ class EmotionClassifier:
     >>> clf.predict_proba(faces)                     # (N, 7), rows sum to 1
     """
 
-    def __init__(self, model: torch.nn.Module, card: dict, batch_size: int = 256) -> None:
-        self.model = model.eval()
+    def __init__(self, model: torch.nn.Module, card: dict, batch_size: int = 256, runner=None) -> None:
+        self.model = model.eval()  # PyTorch model: predictions (torch backend) and Grad-CAM
         self.card = card
         self.batch_size = batch_size
         self.labels: list[str] = list(card.get("labels", LABELS))
+        self.runner = runner  # optional faster forward pass (ONNX Runtime)
+        self.backend = "onnx" if runner is not None else "torch"
 
     @classmethod
-    def load(cls, path: str | os.PathLike | None = None, threads: int | None = None) -> EmotionClassifier:
-        """Load verified weights (the shipped model when ``path`` is None) for CPU inference."""
+    def load(
+        cls,
+        path: str | os.PathLike | None = None,
+        threads: int | None = None,
+        backend: str = "torch",
+    ) -> EmotionClassifier:
+        """Load verified weights (the shipped model when ``path`` is None) for CPU inference.
+
+        ``backend``: "torch", "onnx" (ONNX Runtime; the ONNX file is exported
+        next to the weights on first use), or "auto" (onnx when onnxruntime is
+        installed). Grad-CAM always runs on the PyTorch model.
+        """
+        if backend not in ("torch", "onnx", "auto"):
+            raise ValueError(f"unknown backend {backend!r}; choose torch, onnx or auto")
         weights_path = Path(path) if path is not None else DEFAULT_WEIGHTS
         state_dict, card = load_state_dict(weights_path)
         if card.get("labels", LABELS) != LABELS:
@@ -42,9 +56,22 @@ class EmotionClassifier:
         try:
             model.load_state_dict(state_dict, strict=True)
         except RuntimeError as error:
-            raise WeightsError(f"{weights_path} does not fit EfficientNet-B2 (1 channel, 7 classes): {error}") from error
+            raise WeightsError(
+                f"{weights_path} does not fit EfficientNet-B2 (1 channel, 7 classes): {error}"
+            ) from error
         model = model.to(memory_format=torch.channels_last).eval()
-        return cls(model, card)
+        runner = None
+        from core import onnx_backend
+
+        if backend == "onnx" or (backend == "auto" and onnx_backend.onnx_available()):
+            onnx_path = onnx_backend.onnx_path_for(weights_path)
+            if not onnx_backend.is_current(onnx_path, card["sha256"]):
+                if not os.access(onnx_path.parent, os.W_OK):
+                    onnx_path = Path(os.environ.get("FER_CACHE_DIR", ".cache")) / "onnx" / onnx_path.name
+                if not onnx_backend.is_current(onnx_path, card["sha256"]):
+                    onnx_backend.export_onnx(model, onnx_path, card["sha256"])
+            runner = onnx_backend.OnnxRunner(onnx_path, threads)
+        return cls(model, card, runner=runner)
 
     @torch.inference_mode()
     def predict_tensor(self, x: torch.Tensor, tta: TTAMode = "none") -> torch.Tensor:
@@ -53,7 +80,8 @@ class EmotionClassifier:
         for start in range(0, len(x), self.batch_size):
             chunk = x[start : start + self.batch_size]
             views = tta_views(chunk, tta).contiguous(memory_format=torch.channels_last)
-            probabilities = torch.softmax(self.model(views).float(), dim=1)
+            logits = self.runner(views) if self.runner is not None else self.model(views)
+            probabilities = torch.softmax(logits.float(), dim=1)
             outputs.append(average_views(probabilities, len(chunk)))
         if not outputs:
             return torch.zeros((0, len(self.labels)))

@@ -76,7 +76,7 @@ def detect_faces(image: Image.Image | np.ndarray, min_face_size: int = 30) -> li
     scale = min(1.0, DETECTION_MAX_SIDE / max(gray.shape))
     small = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else gray
     small = cv2.equalizeHist(small)
-    min_side = max(12, int(round(min_face_size * scale)))
+    min_side = max(12, round(min_face_size * scale))
     size = (min_side, min_side)
     found = _cascade(PRIMARY_CASCADE).detectMultiScale(small, scaleFactor=1.1, minNeighbors=5, minSize=size)
     if len(found):
@@ -84,7 +84,7 @@ def detect_faces(image: Image.Image | np.ndarray, min_face_size: int = 30) -> li
         # second, independently trained cascade confirms.
         check = _cascade(CONFIRM_CASCADE).detectMultiScale(small, scaleFactor=1.1, minNeighbors=3, minSize=size)
         found = [box for box in found if any(_iou(box, other) > 0.3 for other in check)]
-    boxes = [tuple(int(round(v / scale)) for v in box) for box in found]
+    boxes = [tuple(round(v / scale) for v in box) for box in found]
     return sorted(boxes, key=lambda b: -b[2] * b[3])
 
 
@@ -92,9 +92,9 @@ def crop_face(gray: np.ndarray, box: tuple[int, int, int, int], margin: float = 
     """Square crop around a box, widened by ``margin`` per side (FER-2013 faces include
     forehead and chin); areas outside the image are filled by edge replication."""
     x, y, w, h = box
-    side = int(round(max(w, h) * (1 + 2 * margin)))
+    side = round(max(w, h) * (1 + 2 * margin))
     cx, cy = x + w / 2, y + h / 2
-    left, top = int(round(cx - side / 2)), int(round(cy - side / 2))
+    left, top = round(cx - side / 2), round(cy - side / 2)
     pad = max(0, -left, -top, left + side - gray.shape[1], top + side - gray.shape[0])
     if pad:
         gray = np.pad(gray, pad, mode="edge")

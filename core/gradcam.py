@@ -67,10 +67,7 @@ def explain(
 ) -> np.ndarray:
     """Heatmap (48, 48) float in [0, 1] for ``target`` (default: the predicted class)."""
     x = preprocess([face])
-    if target is None:
-        index = int(classifier.predict_tensor(x).argmax())
-    else:
-        index = _target_index(classifier, target)
+    index = int(classifier.predict_tensor(x).argmax()) if target is None else _target_index(classifier, target)
     with cam_extractor(classifier, method) as cam:
         heatmap = cam(input_tensor=x, targets=[ClassifierOutputTarget(index)])[0]
     return np.nan_to_num(heatmap.astype(np.float32))

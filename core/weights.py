@@ -74,7 +74,7 @@ def load_state_dict(weights_path: str | os.PathLike = DEFAULT_WEIGHTS) -> tuple[
     if not weights_path.exists():
         raise WeightsError(
             f"weights file {weights_path} not found. The shipped model lives in core/weights/; "
-            "train one with `fer-train` and write it with `fer-export`."
+            "train one with `fer-train` and write it with `fer-ship`."
         )
     card = read_card(weights_path)
     expected = card.get("sha256")
@@ -87,5 +87,5 @@ def load_state_dict(weights_path: str | os.PathLike = DEFAULT_WEIGHTS) -> tuple[
         )
     try:
         return load_file(str(weights_path), device="cpu"), card
-    except Exception as error:  # noqa: BLE001 - safetensors raises several types
+    except Exception as error:
         raise WeightsError(f"cannot read {weights_path} as safetensors: {error}") from error

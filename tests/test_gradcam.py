@@ -21,7 +21,7 @@ def face(astronaut):
 def test_heatmap_shape_and_range(classifier, face, method):
     heatmap = explain(classifier, face, method=method)
     assert heatmap.shape == (48, 48) and heatmap.dtype == np.float32
-    assert 0.0 <= heatmap.min() and heatmap.max() <= 1.0 + 1e-6
+    assert heatmap.min() >= 0.0 and heatmap.max() <= 1.0 + 1e-6
 
 
 def test_two_classes_give_different_maps(classifier, face):

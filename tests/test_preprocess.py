@@ -7,6 +7,7 @@ from PIL import Image
 
 from core.faces import analyze
 from core.images import load_image
+from core.labels import LABELS
 from core.preprocess import normalize, preprocess, to_face_array, to_unit_float
 from training.data import load_fer2013
 
@@ -33,7 +34,7 @@ def test_whole_image_analysis_classifies_the_same_tensor(fer_folder, monkeypatch
     seen = []
 
     class Recorder:
-        labels = ["angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"]
+        labels = LABELS
 
         def predict_proba(self, faces, tta="none"):
             seen.append(preprocess(faces))

@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from training.augment import AugmentConfig, augment_batch
-from training.train import class_weights, learning_rate, main
 from training.config import TrainConfig
+from training.train import class_weights, learning_rate, main
 
 ROOT = Path(__file__).resolve().parent.parent
 FAST = ["--batch-size", "16", "--epochs", "2", "--warmup-epochs", "1", "--eval-batch-size", "64", "--threads", "2"]

@@ -1,9 +1,16 @@
-"""Speed benchmark on this machine: training throughput, batched inference, single-face latency.
+"""Speed benchmark on this machine: training throughput and inference per backend.
 
-    fer-benchmark                 # all three, prints a table
-    fer-benchmark --json out.json
+    fer-benchmark                          # training + every available inference backend
+    fer-benchmark --skip-training --backends torch onnx
+    fer-benchmark --json bench.json
 
-Numbers depend on the CPU and on whatever else runs; run it on an idle machine.
+Inference backends (each measured in its own process, so peak memory is its own):
+  torch        PyTorch eager, channels-last, inference mode
+  torch-jit    PyTorch traced + frozen + optimize_for_inference (conv-BN folding, oneDNN fusion)
+  onnx         ONNX Runtime fp32 (the file `fer-export` writes)
+  onnx-int8    ONNX Runtime with static int8 quantisation, calibrated on FER-2013 training
+               faces (needs FER2013_PATH); reported, shipped only if accuracy holds
+Numbers depend on the CPU and on whatever else runs; use an idle machine.
 """
 
 from __future__ import annotations
@@ -12,7 +19,11 @@ import argparse
 import json
 import os
 import platform
+import resource
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -20,8 +31,11 @@ import torch.nn.functional as F
 
 from core.classifier import EmotionClassifier
 from core.model import create_model
-from core.preprocess import normalize, to_unit_float
+from core.preprocess import normalize, preprocess, to_unit_float
+from core.weights import DEFAULT_WEIGHTS
 from training.augment import AugmentConfig, augment_batch
+
+BACKENDS = ("torch", "torch-jit", "onnx", "onnx-int8")
 
 
 def bench_training(batch_size: int, steps: int) -> float:
@@ -47,54 +61,149 @@ def bench_training(batch_size: int, steps: int) -> float:
     return steps * batch_size / (time.perf_counter() - started)
 
 
-def bench_inference(classifier: EmotionClassifier, batch_size: int, seconds: float) -> float:
-    faces = np.random.default_rng(0).integers(0, 256, (batch_size, 48, 48), dtype=np.uint8)
-    classifier.predict_proba(faces)
-    count, started = 0, time.perf_counter()
-    while time.perf_counter() - started < seconds:
-        classifier.predict_proba(faces)
-        count += batch_size
-    return count / (time.perf_counter() - started)
+def make_forward(backend: str, data_path: str | None):
+    """(forward(x) -> logits, model file size in bytes) for one backend."""
+    classifier = EmotionClassifier.load(backend="onnx" if backend == "onnx" else "torch")
+    if backend == "torch":
+        model = classifier.model
+
+        def forward(x):
+            with torch.inference_mode():
+                return model(x.contiguous(memory_format=torch.channels_last))
+
+        return forward, DEFAULT_WEIGHTS.stat().st_size
+    if backend == "torch-jit":
+        with torch.inference_mode():
+            example = torch.zeros(64, 1, 48, 48).contiguous(memory_format=torch.channels_last)
+            traced = torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.trace(classifier.model, example)))
+
+        def forward(x):
+            with torch.inference_mode():
+                return traced(x.contiguous(memory_format=torch.channels_last))
+
+        return forward, DEFAULT_WEIGHTS.stat().st_size
+    if backend == "onnx":
+        return classifier.runner, classifier.runner.path.stat().st_size
+    if backend == "onnx-int8":
+        from core.onnx_backend import OnnxRunner
+
+        path = quantize_int8(data_path)
+        return OnnxRunner(path), path.stat().st_size
+    raise ValueError(backend)
 
 
-def bench_latency(classifier: EmotionClassifier, repeats: int) -> tuple[float, float]:
-    face = np.random.default_rng(1).integers(0, 256, (1, 48, 48), dtype=np.uint8)
+def quantize_int8(data_path: str | None) -> Path:
+    """Static QDQ int8 quantisation calibrated on 512 FER-2013 training faces."""
+    if not data_path:
+        raise SystemExit("onnx-int8 needs FER2013_PATH (calibration faces)")
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    from core.onnx_backend import onnx_path_for
+    from training.data import load_fer2013
+
+    source = onnx_path_for(DEFAULT_WEIGHTS)
+    if not source.exists():
+        EmotionClassifier.load(backend="onnx")
+    target = Path(os.environ.get("FER_CACHE_DIR", ".cache")) / "onnx" / "efficientnet_b2_fer2013.int8.onnx"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    train = load_fer2013(data_path).train
+    faces = train.images[np.random.default_rng(0).choice(len(train), 512, replace=False)]
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.batches = iter(preprocess(faces[i : i + 64]).numpy() for i in range(0, len(faces), 64))
+
+        def get_next(self):
+            batch = next(self.batches, None)
+            return None if batch is None else {"faces": batch}
+
+    quantize_static(str(source), str(target), Reader(), quant_format=QuantFormat.QDQ,
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True)  # fmt: skip
+    return target
+
+
+def measure_backend(backend: str, seconds: float, repeats: int, data_path: str | None) -> dict:
+    torch.set_num_threads(os.cpu_count() or 1)
+    forward, size = make_forward(backend, data_path)
+    rng = np.random.default_rng(0)
+    single = preprocess(rng.integers(0, 256, (1, 48, 48), dtype=np.uint8))
+    batch = preprocess(rng.integers(0, 256, (64, 48, 48), dtype=np.uint8))
     for _ in range(10):
-        classifier.predict_proba(face)
+        forward(single)
+        forward(batch)
     times = []
     for _ in range(repeats):
         started = time.perf_counter()
-        classifier.predict_proba(face)
+        forward(single)
         times.append((time.perf_counter() - started) * 1000)
-    return float(np.percentile(times, 50)), float(np.percentile(times, 95))
+    count, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        forward(batch)
+        count += 64
+    result = {
+        "backend": backend,
+        "single_ms_p50": float(np.percentile(times, 50)),
+        "single_ms_p95": float(np.percentile(times, 95)),
+        "batch64_images_per_second": count / (time.perf_counter() - started),
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "model_mb": size / 1e6,
+    }
+    if data_path:
+        from training.data import load_fer2013
+
+        test = load_fer2013(data_path).test
+        x = preprocess(test.images)
+        predicted = torch.cat([forward(x[i : i + 256]).float() for i in range(0, len(x), 256)]).argmax(1).numpy()
+        result["test_accuracy"] = float((predicted == test.labels).mean())
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Benchmark training and inference speed.")
     parser.add_argument("--train-batch", type=int, default=128)
     parser.add_argument("--train-steps", type=int, default=10)
-    parser.add_argument("--infer-batch", type=int, default=256)
-    parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--repeats", type=int, default=200)
     parser.add_argument("--skip-training", action="store_true")
+    parser.add_argument("--backends", nargs="*", default=None, help=f"subset of {BACKENDS}")
+    parser.add_argument("--seconds", type=float, default=5.0, help="duration of the batched measurement")
+    parser.add_argument("--repeats", type=int, default=200, help="single-face calls for the latency percentiles")
+    parser.add_argument("--data", default=os.environ.get("FER2013_PATH"), help="adds test accuracy per backend")
+    parser.add_argument("--one-backend", help=argparse.SUPPRESS)  # internal: measure in this process
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args(argv)
-    torch.set_num_threads(os.cpu_count() or 1)
 
-    results = {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
-               "torch": torch.__version__}  # fmt: skip
+    if args.one_backend:
+        print(json.dumps(measure_backend(args.one_backend, args.seconds, args.repeats, args.data)))
+        return 0
+    torch.set_num_threads(os.cpu_count() or 1)
+    results: dict = {
+        "cpu": platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+        "torch": torch.__version__,
+    }
     if not args.skip_training:
         results["train_images_per_second"] = bench_training(args.train_batch, args.train_steps)
-        print(f"training      {results['train_images_per_second']:8.1f} images/s  (batch {args.train_batch}, fp32 channels-last)")
-    classifier = EmotionClassifier.load()
-    results["inference_images_per_second"] = bench_inference(classifier, args.infer_batch, args.seconds)
-    print(f"inference     {results['inference_images_per_second']:8.1f} images/s  (batch {args.infer_batch})")
-    p50, p95 = bench_latency(classifier, args.repeats)
-    results["single_face_ms_p50"], results["single_face_ms_p95"] = p50, p95
-    print(f"single face   {p50:8.2f} ms p50, {p95:.2f} ms p95")
+        print(
+            f"training: {results['train_images_per_second']:.1f} images/s (batch {args.train_batch}, fp32, channels-last)"
+        )
+    backends = args.backends if args.backends is not None else [b for b in BACKENDS if b != "onnx-int8" or args.data]
+    results["inference"] = []
+    print(
+        f"{'backend':10s} {'p50 ms':>8s} {'p95 ms':>8s} {'img/s@64':>9s} {'peak MB':>8s} {'file MB':>8s} {'test acc':>9s}"
+    )
+    for backend in backends:
+        command = [sys.executable, "-m", "training.benchmark", "--one-backend", backend, "--seconds", str(args.seconds),
+                   "--repeats", str(args.repeats), "--data", args.data or ""]  # fmt: skip
+        finished = subprocess.run(command, capture_output=True, text=True)
+        if finished.returncode != 0:
+            print(f"{backend:10s} failed: {finished.stderr.strip().splitlines()[-1] if finished.stderr else '?'}")
+            continue
+        row = json.loads(finished.stdout.strip().splitlines()[-1])
+        results["inference"].append(row)
+        accuracy = f"{row['test_accuracy']:.2%}" if "test_accuracy" in row else "-"
+        print(f"{backend:10s} {row['single_ms_p50']:8.2f} {row['single_ms_p95']:8.2f} {row['batch64_images_per_second']:9.0f} "
+              f"{row['peak_rss_mb']:8.0f} {row['model_mb']:8.1f} {accuracy:>9s}")  # fmt: skip
     if args.json:
-        with open(args.json, "w") as handle:
-            json.dump(results, handle, indent=1)
+        Path(args.json).write_text(json.dumps(results, indent=1))
     return 0
 
 

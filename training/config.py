@@ -47,7 +47,9 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, values: dict) -> TrainConfig:
         values = dict(values)
-        augment = AugmentConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.pop("augment", {}).items()})
+        augment = AugmentConfig(
+            **{k: tuple(v) if isinstance(v, list) else v for k, v in values.pop("augment", {}).items()}
+        )
         fixed = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
         return cls(augment=augment, **fixed)
 
@@ -71,7 +73,9 @@ def parse_config(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.N
     parser = argparse.ArgumentParser(description="Train EfficientNet-B2 on FER-2013.")
     parser.add_argument("--config", help="JSON file with TrainConfig fields")
     parser.add_argument("--resume", action="store_true", help="continue from OUT_DIR/last.pt")
-    parser.add_argument("--stop-after", type=int, default=0, help="stop after N epochs in this invocation (resume later)")
+    parser.add_argument(
+        "--stop-after", type=int, default=0, help="stop after N epochs in this invocation (resume later)"
+    )
     _add_fields(parser, TrainConfig())
     args = parser.parse_args(argv)
     config = TrainConfig()

@@ -111,8 +111,7 @@ def _check_found(found: list, paths: list[PurePosixPath], source: Path) -> None:
     usages = {usage for _, usage, _ in found}
     if not found or "Training" not in usages or not usages & {"PublicTest", "PrivateTest"}:
         raise DatasetLayoutError(
-            f"{source}: no FER-2013 train and test images found ({_describe(paths)}); "
-            + _expected_layout()
+            f"{source}: no FER-2013 train and test images found ({_describe(paths)}); " + _expected_layout()
         )
 
 
@@ -120,7 +119,7 @@ def _decode(data: bytes, where: str) -> np.ndarray:
     try:
         with Image.open(io.BytesIO(data)) as image:
             return to_face_array(image)
-    except Exception as error:  # noqa: BLE001 - report which file is broken
+    except Exception as error:
         raise DatasetLayoutError(f"cannot decode image {where}: {error}") from error
 
 
@@ -143,10 +142,7 @@ def _load_zip(path: Path) -> FerData:
         paths = [PurePosixPath(info.filename) for info in archive.infolist() if not info.is_dir()]
         found = _collect_members(paths)
         _check_found(found, paths, path)
-        rows = [
-            (p.name, usage, label, _decode(archive.read(str(p)), f"{path}:{p}"))
-            for p, usage, label in found
-        ]
+        rows = [(p.name, usage, label, _decode(archive.read(str(p)), f"{path}:{p}")) for p, usage, label in found]
     return _build(rows)
 
 
@@ -154,10 +150,7 @@ def _load_folder(path: Path) -> FerData:
     paths = [PurePosixPath(p.relative_to(path).as_posix()) for p in path.rglob("*") if p.is_file()]
     found = _collect_members(paths)
     _check_found(found, paths, path)
-    rows = [
-        (p.name, usage, label, _decode((path / p).read_bytes(), str(path / p)))
-        for p, usage, label in found
-    ]
+    rows = [(p.name, usage, label, _decode((path / p).read_bytes(), str(path / p))) for p, usage, label in found]
     return _build(rows)
 
 
@@ -241,7 +234,7 @@ def stratified_split(labels: np.ndarray, val_fraction: float, seed: int) -> tupl
     for label in np.unique(labels):
         index = np.flatnonzero(labels == label)
         rng.shuffle(index)
-        n_val = int(round(len(index) * val_fraction))
+        n_val = round(len(index) * val_fraction)
         val_parts.append(index[:n_val])
         train_parts.append(index[n_val:])
     return np.sort(np.concatenate(train_parts)), np.sort(np.concatenate(val_parts))

@@ -27,8 +27,8 @@ from core.labels import LABELS, NUM_CLASSES
 from core.tta import TTA_MODES
 from core.weights import DEFAULT_WEIGHTS, write_card
 from training.data import load_fer2013, stratified_split
-from training.export import RESULTS_DIR
 from training.metrics import accuracy, confusion_matrix, per_class_scores
+from training.ship import RESULTS_DIR
 
 SPLITS = ("all", "PublicTest", "PrivateTest")
 
@@ -37,18 +37,21 @@ def summarize(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
     confusion = confusion_matrix(y_true, y_pred, NUM_CLASSES)
     scores = per_class_scores(confusion)
     return {
-        "n": int(len(y_true)),
+        "n": len(y_true),
         "accuracy": accuracy(y_true, y_pred),
         "macro_f1": float(scores["f1"].mean()),
         "per_class": {
-            label: {k: float(scores[k][i]) for k in ("precision", "recall", "f1")} | {"support": int(scores["support"][i])}
+            label: {k: float(scores[k][i]) for k in ("precision", "recall", "f1")}
+            | {"support": int(scores["support"][i])}
             for i, label in enumerate(LABELS)
         },
         "confusion": confusion.tolist(),
     }
 
 
-def evaluate(classifier: EmotionClassifier, images: np.ndarray, labels: np.ndarray, usage: np.ndarray) -> tuple[dict, dict]:
+def evaluate(
+    classifier: EmotionClassifier, images: np.ndarray, labels: np.ndarray, usage: np.ndarray
+) -> tuple[dict, dict]:
     """Metrics per TTA mode and split, plus the probabilities per mode."""
     metrics, probabilities = {}, {}
     for mode in TTA_MODES:
@@ -133,20 +136,30 @@ def main(argv: list[str] | None = None) -> int:
     rows = [(n, s, int(t)) for n, s, t in zip(test.names, test.usage, test.labels, strict=True)]
     rows += [(n, "Validation", int(t)) for n, t in zip(val.names, val.labels, strict=True)]
     all_probabilities = {
-        mode: np.concatenate([probabilities[mode], val_probabilities if mode == "none" else classifier.predict_proba(val.images, tta=mode)])
+        mode: np.concatenate(
+            [
+                probabilities[mode],
+                val_probabilities if mode == "none" else classifier.predict_proba(val.images, tta=mode),
+            ]
+        )
         for mode in TTA_MODES
     }
     write_predictions(out / "predictions.csv", rows, all_probabilities)
 
     text = format_report(metrics)
     print(text)
-    print(f"\nvalidation ({len(val)} images): accuracy {val_metrics['accuracy'] * 100:.2f}%  macro-F1 {val_metrics['macro_f1']:.4f}")
+    print(
+        f"\nvalidation ({len(val)} images): accuracy {val_metrics['accuracy'] * 100:.2f}%  macro-F1 {val_metrics['macro_f1']:.4f}"
+    )
     (out / "report.txt").write_text(text + "\n")
     if args.update_card:
         card = dict(classifier.card)
         card["test_metrics"] = {
             mode: {
-                split: {"accuracy": round(metrics[mode][split]["accuracy"], 6), "macro_f1": round(metrics[mode][split]["macro_f1"], 6)}
+                split: {
+                    "accuracy": round(metrics[mode][split]["accuracy"], 6),
+                    "macro_f1": round(metrics[mode][split]["macro_f1"], 6),
+                }
                 for split in SPLITS
             }
             for mode in TTA_MODES

@@ -9,6 +9,7 @@ Unreadable files get a row with the error and do not stop the run.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import sys
 from pathlib import Path
@@ -59,9 +60,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     header = ["file", "face", "x", "y", "w", "h", "label", "confidence", *classifier.labels, "error"]
-    handle = open(args.out, "w", newline="") if args.out else sys.stdout
     failures = 0
-    try:
+    with contextlib.ExitStack() as stack:
+        handle = stack.enter_context(open(args.out, "w", newline="")) if args.out else sys.stdout
         writer = csv.writer(handle)
         writer.writerow(header)
         for path in tqdm(files, disable=len(files) < 5 or not args.out, desc="images"):
@@ -77,9 +78,6 @@ def main(argv: list[str] | None = None) -> int:
             for index, face in enumerate(result.faces, start=1):
                 probabilities = [f"{face.probabilities[label]:.6f}" for label in classifier.labels]
                 writer.writerow([str(path), index, *face.box, face.label, f"{face.confidence:.6f}", *probabilities, ""])
-    finally:
-        if args.out:
-            handle.close()
     if failures:
         print(f"{failures} of {len(files)} files could not be read (see the error column)", file=sys.stderr)
     return 0

@@ -6,7 +6,7 @@
 Reads top to bottom: config -> data and split -> model, optimizer, EMA ->
 epoch loop (augment, step, validate, checkpoint) -> history. The run folder
 holds config.json, split.json, history.{json,csv}, last.pt (every epoch,
-written atomically) and best.pt; `fer-export` turns best.pt into shipped weights.
+written atomically) and best.pt; `fer-ship` turns best.pt into shipped weights.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Export a run's best checkpoint as the shipped safetensors weights + model card.
 
-    fer-export --run runs/b2            # -> core/weights/efficientnet_b2_fer2013.{safetensors,json}
-                                        #    and results/efficientnet_b2/{history.csv,history.json,config.json}
+fer-ship --run runs/b2            # -> core/weights/efficientnet_b2_fer2013.{safetensors,json}
+                                    #    and results/efficientnet_b2/{history.csv,history.json,config.json}
 """
 
 from __future__ import annotations
