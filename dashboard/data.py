@@ -136,3 +136,13 @@ def require(loader, *args):
     except DashboardDataError as error:
         st.error(str(error))
         st.stop()
+
+
+def face_grid(frame: pd.DataFrame, data: dict, columns: int = 8, width: int = 80, caption=None, container=st) -> None:
+    """Thumbnails of the faces in ``frame`` (column "file"), ``columns`` per row."""
+    caption = caption or (lambda row: f"{row.confidence:.0%}")
+    slots = container.columns(columns)
+    for i, row in enumerate(frame.itertuples()):
+        image = face_image(data, row.file)
+        if image is not None:
+            slots[i % columns].image(image, caption=caption(row), width=width)

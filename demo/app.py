@@ -157,8 +157,10 @@ def build_demo() -> gr.Blocks:
             with gr.Column(scale=1):
                 message = gr.Markdown(elem_id="message")
                 annotated = gr.Image(label="Faces", type="numpy", interactive=False, elem_id="annotated")
-                chart = gr.Plot(label="Probabilities")
-                gallery = gr.Gallery(label="Grad-CAM", columns=4, height=240, elem_id="gradcam")
+                chart = gr.Plot(label="Probabilities", elem_id="chart")
+                gallery = gr.Gallery(
+                    label="Grad-CAM", columns=4, height="auto", object_fit="contain", preview=False, elem_id="gradcam"
+                )
                 details = gr.JSON(label="Result (JSON)", open=False)
         examples = [str(p) for p in sorted(EXAMPLES_DIR.glob("*.jpg"))] + _fer_examples()
         if examples:

@@ -50,6 +50,7 @@ def test_demo_upload_shows_label_and_heatmap(browser):
         page.locator("input[type=file]").first.set_input_files(str(EXAMPLES_DIR / "astronaut.jpg"))
         page.locator("#message").get_by_text("Found 1 face").wait_for(timeout=60_000)
         page.locator("#gradcam img").first.wait_for(timeout=30_000)
+        page.locator("#chart .js-plotly-plot").first.wait_for(timeout=30_000)
         assert page.locator("#annotated img").count() >= 1
         text = page.locator("#message").inner_text()
         assert any(label in text for label in ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"))

@@ -8,7 +8,7 @@ import streamlit as st
 
 from core.labels import LABELS
 from dashboard.analysis import confusion, fear_sad_shift
-from dashboard.data import face_image, images_or_none, load_predictions, need_data_message, require, results_dir
+from dashboard.data import face_grid, images_or_none, load_predictions, need_data_message, require, results_dir
 
 st.title("Confusion")
 predictions = require(load_predictions, str(results_dir()))
@@ -36,12 +36,7 @@ data = images_or_none()
 if data is None:
     need_data_message()
 else:
-    shown = cell.head(24)
-    columns = st.columns(8)
-    for i, row in enumerate(shown.itertuples()):
-        image = face_image(data, row.file)
-        if image is not None:
-            columns[i % 8].image(image, caption=f"{row.confidence:.0%}", width=80)
+    face_grid(cell.head(24), data)
 
 st.header("Fear vs sad")
 both = frame[frame["true"].isin(["fear", "sad"])]
@@ -60,11 +55,7 @@ for column, (truth, wrong) in zip((left, right), (("fear", "sad"), ("sad", "fear
     column.markdown(f"**Most confident: {truth} predicted as {wrong}**")
     column.dataframe(worst[["file", "confidence", "p_fear", "p_sad"]], hide_index=True)
     if data is not None:
-        thumbs = column.columns(4)
-        for i, row in enumerate(worst.itertuples()):
-            image = face_image(data, row.file)
-            if image is not None:
-                thumbs[i % 4].image(image, caption=f"{row.confidence:.0%}", width=72)
+        face_grid(worst, data, columns=4, width=72, container=column)
 
 st.subheader("Shifting the fear/sad decision")
 bias = st.slider("Bias added to log p(fear)", -2.0, 2.0, 0.0, 0.1,

@@ -6,6 +6,7 @@ from core import explain, overlay_heatmap
 from core.labels import LABELS
 from core.render import probability_chart
 from dashboard.data import (
+    face_grid,
     face_image,
     images_or_none,
     load_classifier,
@@ -52,11 +53,7 @@ if shown.empty:
 pages = max(1, (len(shown) + PAGE_SIZE - 1) // PAGE_SIZE)
 page = st.number_input("Page", 1, pages, 1, help=f"{PAGE_SIZE} faces per page") - 1
 subset = shown.iloc[page * PAGE_SIZE : (page + 1) * PAGE_SIZE]
-columns = st.columns(8)
-for i, row in enumerate(subset.itertuples()):
-    image = face_image(data, row.file)
-    if image is not None:
-        columns[i % 8].image(image, width=88, caption=f"{row.true}→{row.pred} {row.confidence:.0%}")
+face_grid(subset, data, width=88, caption=lambda row: f"{row.true}→{row.pred} {row.confidence:.0%}")
 
 st.subheader("Inspect a face")
 choice = st.selectbox(
