@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -143,5 +144,6 @@ def analyze(
 
 @lru_cache(maxsize=1)
 def default_classifier() -> EmotionClassifier:
-    """The shipped model, loaded once per process."""
-    return EmotionClassifier.load()
+    """The shipped model, loaded once per process. ``FER_BACKEND`` (torch | onnx | auto) picks
+    the classification backend; auto uses ONNX Runtime when it is installed."""
+    return EmotionClassifier.load(backend=os.environ.get("FER_BACKEND", "auto"))

@@ -45,7 +45,7 @@ def export_onnx(model: torch.nn.Module, onnx_path: str | os.PathLike, weights_sh
     onnx_path = Path(onnx_path)
     onnx_path.parent.mkdir(parents=True, exist_ok=True)
     exportable = copy.deepcopy(model).to(memory_format=torch.contiguous_format).eval()
-    temporary = onnx_path.with_suffix(".onnx.tmp")
+    temporary = onnx_path.with_suffix(f".onnx.{os.getpid()}.tmp")  # concurrent exporters never clash
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter warns that it is legacy
         torch.onnx.export(
@@ -58,10 +58,11 @@ def export_onnx(model: torch.nn.Module, onnx_path: str | os.PathLike, weights_sh
             opset_version=OPSET,
             dynamo=False,
         )
+    meta = {"sha256": sha256_of(temporary), "weights_sha256": weights_sha256, "opset": OPSET}
+    sidecar_tmp = _sidecar(onnx_path).with_suffix(f".{os.getpid()}.tmp")
+    sidecar_tmp.write_text(json.dumps(meta, indent=1))
     os.replace(temporary, onnx_path)
-    _sidecar(onnx_path).write_text(
-        json.dumps({"sha256": sha256_of(onnx_path), "weights_sha256": weights_sha256, "opset": OPSET}, indent=1)
-    )
+    os.replace(sidecar_tmp, _sidecar(onnx_path))
     return onnx_path
 
 

@@ -44,13 +44,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--whole-image", action="store_true", help="treat each image as one face crop")
     parser.add_argument("--min-face-size", type=int, default=30, help="smallest face to detect, in pixels")
     parser.add_argument("--tta", action="store_true", help="average with the horizontally flipped face")
+    parser.add_argument("--backend", choices=["torch", "onnx", "auto"], default="auto",
+                        help="classification backend; auto = ONNX Runtime when installed")  # fmt: skip
     args = parser.parse_args(argv)
 
     if args.out and Path(args.out).exists() and not args.force:
         print(f"error: {args.out} exists; pass --force to overwrite it", file=sys.stderr)
         return 2
     try:
-        classifier = EmotionClassifier.load(args.weights)
+        classifier = EmotionClassifier.load(args.weights, backend=args.backend)
     except WeightsError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
