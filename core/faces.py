@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -60,13 +61,20 @@ class Analysis:
         }
 
 
-@lru_cache(maxsize=2)
+# cv2.CascadeClassifier is not thread-safe (concurrent detectMultiScale calls on one object
+# corrupt its scale data), so each thread gets its own copy; loading one takes a few ms.
+_thread_cascades = threading.local()
+
+
 def _cascade(name: str) -> cv2.CascadeClassifier:
-    path = cv2.data.haarcascades + name
-    cascade = cv2.CascadeClassifier(path)
-    if cascade.empty():
-        raise RuntimeError(f"OpenCV Haar cascade not found at {path}; install opencv-python-headless<5")
-    return cascade
+    cache = _thread_cascades.__dict__
+    if name not in cache:
+        path = cv2.data.haarcascades + name
+        cascade = cv2.CascadeClassifier(path)
+        if cascade.empty():
+            raise RuntimeError(f"OpenCV Haar cascade not found at {path}; install opencv-python-headless<5")
+        cache[name] = cascade
+    return cache[name]
 
 
 def detect_faces(image: Image.Image | np.ndarray, min_face_size: int = 30) -> list[tuple[int, int, int, int]]:

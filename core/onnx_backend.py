@@ -59,7 +59,7 @@ def export_onnx(model: torch.nn.Module, onnx_path: str | os.PathLike, weights_sh
             dynamo=False,
         )
     meta = {"sha256": sha256_of(temporary), "weights_sha256": weights_sha256, "opset": OPSET}
-    sidecar_tmp = _sidecar(onnx_path).with_suffix(f".{os.getpid()}.tmp")
+    sidecar_tmp = _sidecar(onnx_path).with_name(f"{onnx_path.name}.json.{os.getpid()}.tmp")
     sidecar_tmp.write_text(json.dumps(meta, indent=1))
     os.replace(temporary, onnx_path)
     os.replace(sidecar_tmp, _sidecar(onnx_path))

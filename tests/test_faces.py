@@ -29,6 +29,16 @@ def test_finds_the_astronaut_face(astronaut):
     assert result.to_dict()["faces"][0]["box"] == list(face.box)
 
 
+def test_detection_is_thread_safe(astronaut, group_photo):
+    # One shared cv2.CascadeClassifier fails under concurrent calls; the demo runs two at once.
+    from concurrent.futures import ThreadPoolExecutor
+
+    photos = [Image.fromarray(astronaut), Image.fromarray(group_photo)] * 8
+    expected = [detect_faces(photo) for photo in photos[:2]] * 8
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        assert list(pool.map(detect_faces, photos)) == expected
+
+
 def test_several_faces(group_photo):
     result = analyze(group_photo)
     assert len(result.faces) == 4
