@@ -43,6 +43,9 @@ def test_eval_writes_metrics_and_predictions(fer_zip, weights_copy, tmp_path, ca
         metrics["test"]["none"]["all"]["accuracy"], abs=1e-6
     )
     EmotionClassifier.load(weights_copy)  # updating the card keeps the checksum valid
+    table = (out / "model_card.md").read_text()
+    accuracy = metrics["test"]["tencrop"]["PrivateTest"]["accuracy"] * 100
+    assert f"| {accuracy:.2f} |" in table and "68.78" in table
 
 
 def test_export_round_trip(fer_zip, tmp_path):

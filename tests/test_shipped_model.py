@@ -1,6 +1,8 @@
-"""The shipped model on the real FER-2013 test set (runs when FER2013_PATH is set, as in CI)."""
+"""The shipped model: its card, results/ and README agree; on the real test set when FER2013_PATH is set."""
 
+import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,3 +27,14 @@ def test_shipped_model_accuracy_matches_its_card():
         measured = summarize(test.labels[mask], predicted[mask])["accuracy"]
         assert measured * 100 == pytest.approx(recorded["none"][split]["accuracy"] * 100, abs=0.1), split
     assert recorded["none"]["all"]["accuracy"] >= 0.60
+
+
+def test_readme_model_card_is_the_measured_one():
+    """The README's tables are the ones fer-eval generated for the shipped weights, unedited."""
+    root = Path(__file__).resolve().parents[1]
+    results = root / "results" / "efficientnet_b2"
+    card = EmotionClassifier.load().card
+    metrics = json.loads((results / "metrics.json").read_text())
+    assert metrics["sha256"] == card["sha256"], "results/ are from other weights: rerun fer-eval --update-card"
+    assert metrics["test"]["none"]["all"]["accuracy"] == pytest.approx(card["test_metrics"]["none"]["all"]["accuracy"])
+    assert (results / "model_card.md").read_text().strip() in (root / "README.md").read_text()
