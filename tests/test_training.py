@@ -47,6 +47,22 @@ def test_interrupted_run_resumes_exactly(fer_zip, tmp_path):
     assert all(name.startswith("Training") for name in split["train"] + split["val"])
 
 
+def test_init_weights_starts_from_trained_weights(fer_zip, tmp_path, capsys):
+    from core.weights import DEFAULT_WEIGHTS, load_state_dict
+
+    shipped, _ = load_state_dict(DEFAULT_WEIGHTS)
+    run(fer_zip, tmp_path / "warm", "--init-weights", str(DEFAULT_WEIGHTS), "--lr", "0", "--min-lr", "0",
+        "--stop-after", "1")  # fmt: skip
+    # With a zero learning rate the convolutions stay exactly the shipped ones (a fresh run's are random).
+    torch.testing.assert_close(final_weights(tmp_path / "warm")["conv_stem.weight"], shipped["conv_stem.weight"])
+    tampered = tmp_path / "tampered.safetensors"
+    tampered.write_bytes(DEFAULT_WEIGHTS.read_bytes()[:-8] + b"\0" * 8)
+    (tmp_path / "tampered.json").write_text(DEFAULT_WEIGHTS.with_suffix(".json").read_text())
+    args = ["--data", str(fer_zip), "--out-dir", str(tmp_path / "bad"), *FAST, "--init-weights", str(tampered)]
+    assert main(args) == 2
+    assert "sha256" in capsys.readouterr().err.lower()
+
+
 def test_refuses_to_overwrite_a_run(fer_zip, tmp_path):
     run(fer_zip, tmp_path / "run", "--stop-after", "1")
     assert main(["--data", str(fer_zip), "--out-dir", str(tmp_path / "run"), *FAST]) == 2

@@ -2,6 +2,8 @@
 
     fer-train --data ../shared/data/fer2013.zip            # CPU or CUDA (--device auto)
     fer-train --data ... --resume                           # continue after an interruption
+    fer-train --data ... --init-weights core/weights/efficientnet_b2_fer2013.safetensors --lr 5e-4
+                                                            # a new run that starts from trained weights
 
 Reads top to bottom: config -> data and split -> model, optimizer, EMA ->
 epoch loop (augment, step, validate, checkpoint) -> history. The run folder
@@ -29,6 +31,7 @@ from tqdm import tqdm
 from core.labels import LABELS, NUM_CLASSES
 from core.model import count_parameters, create_model, pick_device
 from core.preprocess import normalize, to_unit_float
+from core.weights import WeightsError, load_state_dict
 from training.augment import AugmentConfig, augment_batch
 from training.config import TrainConfig, parse_config
 from training.data import load_fer2013, stratified_split
@@ -171,6 +174,17 @@ def main(argv: list[str] | None = None) -> int:
     steps_per_epoch = math.ceil(len(train_index) / cfg.batch_size)
     total_steps, warmup_steps = cfg.epochs * steps_per_epoch, cfg.warmup_epochs * steps_per_epoch
     start_epoch, history, best = 0, [], {"val_acc": -1.0}
+    if cfg.init_weights and checkpoint is None:
+        # Checksum-verified safetensors, so a lost run can continue from the shipped model.
+        try:
+            state, _ = load_state_dict(cfg.init_weights)
+        except WeightsError as error:
+            print(f"error: --init-weights: {error}", file=sys.stderr)
+            return 2
+        model.load_state_dict(state)
+        if ema is not None:
+            ema.load_state_dict(state)
+        print(f"initialised from {cfg.init_weights}", flush=True)
     if checkpoint is not None:
         model.load_state_dict(checkpoint["model"])
         if ema is not None and checkpoint.get("ema") is not None:
