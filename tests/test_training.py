@@ -55,6 +55,15 @@ def test_init_weights_starts_from_trained_weights(fer_zip, tmp_path, capsys):
         "--stop-after", "1")  # fmt: skip
     # With a zero learning rate the convolutions stay exactly the shipped ones (a fresh run's are random).
     torch.testing.assert_close(final_weights(tmp_path / "warm")["conv_stem.weight"], shipped["conv_stem.weight"])
+    # Shipping the warm run keeps the parent's training cost in the new card.
+    from training import ship
+
+    out = tmp_path / "warm.safetensors"
+    assert ship.main(["--run", str(tmp_path / "warm"), "--out", str(out), "--results", str(tmp_path / "res")]) == 0
+    parent = json.loads(DEFAULT_WEIGHTS.with_suffix(".json").read_text())["training"]
+    card = json.loads(out.with_suffix(".json").read_text())["training"]
+    assert card["initialised_from"]["training"]["epochs_trained"] == parent["epochs_trained"]
+    assert card["total_epochs"] == parent.get("total_epochs", parent["epochs_trained"]) + 1
     tampered = tmp_path / "tampered.safetensors"
     tampered.write_bytes(DEFAULT_WEIGHTS.read_bytes()[:-8] + b"\0" * 8)
     (tmp_path / "tampered.json").write_text(DEFAULT_WEIGHTS.with_suffix(".json").read_text())

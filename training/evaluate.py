@@ -101,6 +101,13 @@ def format_markdown(metrics: dict, card: dict) -> str:
     training = card.get("training", {})
     config = training.get("config", {})
     params = card.get("parameters", 0) / 1e6
+    parent = training.get("initialised_from", {}).get("training")
+    restart = (
+        f" in two runs: {parent.get('total_epochs', parent.get('epochs_trained'))} epochs, then a "
+        f"{training.get('epochs_trained')}-epoch warm restart at lr {config.get('lr')}"
+        if parent
+        else ""
+    )
     names = {"none": "no TTA", "flip": "flip TTA", "tencrop": "ten-crop TTA"}
     lines = [
         "| Model | Params | All 7,178 | PublicTest | PrivateTest | Macro-F1 (all) |",
@@ -126,8 +133,9 @@ def format_markdown(metrics: dict, card: dict) -> str:
         "| F1 | " + " | ".join(f"{base[label]['f1']:.3f}" for label in LABELS) + " |",
         "| support | " + " | ".join(str(base[label]["support"]) for label in LABELS) + " |",
         "",
-        f"Training: {training.get('epochs_trained', '?')} epochs at 48 px on a 2-core CPU "
-        f"({training.get('train_hours', '?')} hours, {training.get('mean_images_per_second', '?')} images/s), "
+        f"Training: {training.get('total_epochs', training.get('epochs_trained', '?'))} epochs at 48 px on a "
+        f"2-core CPU ({training.get('total_train_hours', training.get('train_hours', '?'))} hours, "
+        f"{training.get('mean_images_per_second', '?')} images/s){restart}, "
         f"batch {config.get('batch_size', '?')}, AdamW lr {config.get('lr', '?')} wd {config.get('weight_decay', '?')}, "
         f"label smoothing {config.get('label_smoothing', '?')}, class weights clipped to "
         f"{list(config.get('class_weight_clip', []))}, dropout {config.get('drop_rate', '?')}; "

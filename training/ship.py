@@ -24,10 +24,11 @@ from core.weights import DEFAULT_WEIGHTS, save_weights
 RESULTS_DIR = Path(__file__).resolve().parent.parent / "results" / "efficientnet_b2"
 
 
-def build_card(checkpoint: dict, parameters: int) -> dict:
+def build_card(checkpoint: dict, parameters: int, parent: dict | None = None) -> dict:
+    """The model card; ``parent`` is the card of the weights a warm-restart run started from."""
     history = checkpoint["history"]
     seconds = sum(row["seconds"] for row in history)
-    return {
+    card = {
         "name": "EfficientNet-B2 FER-2013 (trained from scratch)",
         "architecture": f"timm {ARCHITECTURE}, in_chans=1",
         "labels": LABELS,
@@ -48,6 +49,16 @@ def build_card(checkpoint: dict, parameters: int) -> dict:
         },
         "test_metrics": None,  # filled in by `fer-eval --update-card`
     }
+    training = card["training"]
+    training["total_epochs"], training["total_train_hours"] = training["epochs_trained"], training["train_hours"]
+    if parent is not None:
+        earlier = parent.get("training", {})
+        training["initialised_from"] = {"sha256": parent.get("sha256"), "training": earlier}
+        training["total_epochs"] += earlier.get("total_epochs", earlier.get("epochs_trained", 0))
+        training["total_train_hours"] = round(
+            training["train_hours"] + earlier.get("total_train_hours", earlier.get("train_hours", 0.0)), 3
+        )
+    return card
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     checkpoint = torch.load(best_path, map_location="cpu", weights_only=True)
     model = create_model(zero_head=False)
     model.load_state_dict(checkpoint["model"])  # proves the state dict fits the factory
-    card = save_weights(model.state_dict(), out, build_card(checkpoint, count_parameters(model)))
+    parent = json.loads((run / "init_card.json").read_text()) if (run / "init_card.json").exists() else None
+    card = save_weights(model.state_dict(), out, build_card(checkpoint, count_parameters(model), parent))
 
     results = Path(args.results)
     results.mkdir(parents=True, exist_ok=True)

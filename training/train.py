@@ -177,10 +177,12 @@ def main(argv: list[str] | None = None) -> int:
     if cfg.init_weights and checkpoint is None:
         # Checksum-verified safetensors, so a lost run can continue from the shipped model.
         try:
-            state, _ = load_state_dict(cfg.init_weights)
+            state, parent_card = load_state_dict(cfg.init_weights)
         except WeightsError as error:
             print(f"error: --init-weights: {error}", file=sys.stderr)
             return 2
+        # The parent's card travels with the run, so fer-ship can report the whole training cost.
+        (out_dir / "init_card.json").write_text(json.dumps(parent_card, indent=1))
         model.load_state_dict(state)
         if ema is not None:
             ema.load_state_dict(state)
