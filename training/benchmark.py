@@ -122,6 +122,18 @@ def quantize_int8(data_path: str | None) -> Path:
     return target
 
 
+def peak_memory_mb() -> float:
+    """This process's peak resident memory. VmHWM belongs to the process image, whereas
+    ru_maxrss survives exec, so a child started from a big parent would report the parent's peak."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def measure_backend(backend: str, seconds: float, repeats: int, data_path: str | None) -> dict:
     torch.set_num_threads(os.cpu_count() or 1)
     forward, size = make_forward(backend, data_path)
@@ -145,7 +157,7 @@ def measure_backend(backend: str, seconds: float, repeats: int, data_path: str |
         "single_ms_p50": float(np.percentile(times, 50)),
         "single_ms_p95": float(np.percentile(times, 95)),
         "batch64_images_per_second": count / (time.perf_counter() - started),
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": peak_memory_mb(),
         "model_mb": size / 1e6,
     }
     if data_path:

@@ -103,8 +103,8 @@ def format_markdown(metrics: dict, card: dict) -> str:
     params = card.get("parameters", 0) / 1e6
     parent = training.get("initialised_from", {}).get("training")
     restart = (
-        f" in two runs: {parent.get('total_epochs', parent.get('epochs_trained'))} epochs, then a "
-        f"{training.get('epochs_trained')}-epoch warm restart at lr {config.get('lr')}"
+        f" in two runs: {parent.get('total_epochs', parent.get('epochs_trained'))} epochs at peak lr "
+        f"{parent.get('config', {}).get('lr', '?')}, then a {training.get('epochs_trained')}-epoch warm restart"
         if parent
         else ""
     )
@@ -136,7 +136,7 @@ def format_markdown(metrics: dict, card: dict) -> str:
         f"Training: {training.get('total_epochs', training.get('epochs_trained', '?'))} epochs at 48 px on a "
         f"2-core CPU ({training.get('total_train_hours', training.get('train_hours', '?'))} hours, "
         f"{training.get('mean_images_per_second', '?')} images/s){restart}, "
-        f"batch {config.get('batch_size', '?')}, AdamW lr {config.get('lr', '?')} wd {config.get('weight_decay', '?')}, "
+        f"batch {config.get('batch_size', '?')}, AdamW peak lr {config.get('lr', '?')} wd {config.get('weight_decay', '?')}, "
         f"label smoothing {config.get('label_smoothing', '?')}, class weights clipped to "
         f"{list(config.get('class_weight_clip', []))}, dropout {config.get('drop_rate', '?')}; "
         f"best epoch {training.get('best_epoch', '?')} by validation accuracy "
