@@ -3,7 +3,10 @@
 Target layer: at 48x48 input the last EfficientNet-B2 stage is only 2x2, which
 gives a map of four blobs. We use the output of ``blocks[4]`` (stride 16: a
 3x3 map, 120 channels, the last stage before the final downsampling) — see
-``TARGET_LAYER``; the map is upsampled to the 48 px face. Explanations run on
+``TARGET_LAYER``; the map is upsampled to the 48 px face. When no location of
+that layer has positive evidence for the class (Grad-CAM's ReLU then leaves an
+empty map; it happens for some confident faces from real photos), the map comes
+from ``FALLBACK_LAYER`` (``blocks[5]``, 2x2) instead of showing nothing. Explanations run on
 a private copy of the model under a lock, so concurrent predictions never see
 the CAM hooks.
 """
@@ -26,6 +29,7 @@ from core.preprocess import FaceLike, preprocess, to_face_array
 
 CAM_METHODS = {"gradcam": GradCAM, "gradcam++": GradCAMPlusPlus, "hirescam": HiResCAM}
 TARGET_LAYER = "blocks.4"
+FALLBACK_LAYER = "blocks.5"
 
 _lock = threading.Lock()
 _cam_models: dict[int, torch.nn.Module] = {}
@@ -41,14 +45,13 @@ def _cam_model(classifier: EmotionClassifier) -> torch.nn.Module:
 
 
 @contextmanager
-def cam_extractor(classifier: EmotionClassifier, method: str = "gradcam") -> Iterator:
+def cam_extractor(classifier: EmotionClassifier, method: str = "gradcam", layer: str = TARGET_LAYER) -> Iterator:
     """Context manager yielding a pytorch-grad-cam object; its hooks are released on exit."""
     if method not in CAM_METHODS:
         raise ValueError(f"unknown CAM method {method!r}; choose one of {sorted(CAM_METHODS)}")
     with _lock:
         model = _cam_model(classifier)
-        layer = model.get_submodule(TARGET_LAYER)
-        with CAM_METHODS[method](model=model, target_layers=[layer]) as cam:
+        with CAM_METHODS[method](model=model, target_layers=[model.get_submodule(layer)]) as cam:
             yield cam
 
 
@@ -68,9 +71,12 @@ def explain(
     """Heatmap (48, 48) float in [0, 1] for ``target`` (default: the predicted class)."""
     x = preprocess([face])
     index = int(classifier.predict_tensor(x).argmax()) if target is None else _target_index(classifier, target)
-    with cam_extractor(classifier, method) as cam:
-        heatmap = cam(input_tensor=x, targets=[ClassifierOutputTarget(index)])[0]
-    return np.nan_to_num(heatmap.astype(np.float32))
+    for layer in (TARGET_LAYER, FALLBACK_LAYER):
+        with cam_extractor(classifier, method, layer) as cam:
+            heatmap = np.nan_to_num(cam(input_tensor=x, targets=[ClassifierOutputTarget(index)])[0])
+        if heatmap.max() > 0:
+            break
+    return heatmap.astype(np.float32)
 
 
 def overlay_heatmap(face: FaceLike, heatmap: np.ndarray, alpha: float = 0.5, size: int | None = None) -> np.ndarray:

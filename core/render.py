@@ -58,9 +58,9 @@ def probability_chart(faces: Sequence[FaceResult] | Sequence[dict[str, float]], 
         title=title or None,
         barmode="group",
         xaxis={"range": [0, 1], "tickformat": ".0%", "title": "probability"},
-        yaxis={"autorange": "reversed"},
+        yaxis={"autorange": "reversed", "automargin": True},
         height=180 + 40 * max(1, len(faces)) * 2,
-        margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 10},
+        margin={"l": 80, "r": 10, "t": 40 if title else 10, "b": 10},  # room for the class names
         legend={"orientation": "h"},
         showlegend=len(faces) > 1,
     )
