@@ -101,11 +101,15 @@ def format_markdown(metrics: dict, card: dict) -> str:
     training = card.get("training", {})
     config = training.get("config", {})
     params = card.get("parameters", 0) / 1e6
-    parent = training.get("initialised_from", {}).get("training")
+    # The chain of runs behind the weights: from scratch, then any warm restarts.
+    runs, node = [], training
+    while node:
+        runs.insert(0, (node.get("epochs_trained", "?"), node.get("config", {}).get("lr", "?")))
+        node = node.get("initialised_from", {}).get("training")
     restart = (
-        f" in two runs: {parent.get('total_epochs', parent.get('epochs_trained'))} epochs at peak lr "
-        f"{parent.get('config', {}).get('lr', '?')}, then a {training.get('epochs_trained')}-epoch warm restart"
-        if parent
+        f": {runs[0][0]} from scratch at peak lr {runs[0][1]}, then warm restarts of "
+        + ", ".join(f"{epochs} epochs at peak lr {lr}" for epochs, lr in runs[1:])
+        if len(runs) > 1
         else ""
     )
     names = {"none": "no TTA", "flip": "flip TTA", "tencrop": "ten-crop TTA"}
@@ -135,8 +139,8 @@ def format_markdown(metrics: dict, card: dict) -> str:
         "",
         f"Training: {training.get('total_epochs', training.get('epochs_trained', '?'))} epochs at 48 px on a "
         f"2-core CPU ({training.get('total_train_hours', training.get('train_hours', '?'))} hours, "
-        f"{training.get('mean_images_per_second', '?')} images/s){restart}, "
-        f"batch {config.get('batch_size', '?')}, AdamW peak lr {config.get('lr', '?')} wd {config.get('weight_decay', '?')}, "
+        f"{training.get('mean_images_per_second', '?')} images/s){restart}"
+        f"; batch {config.get('batch_size', '?')}, AdamW wd {config.get('weight_decay', '?')}, "
         f"label smoothing {config.get('label_smoothing', '?')}, class weights clipped to "
         f"{list(config.get('class_weight_clip', []))}, dropout {config.get('drop_rate', '?')}; "
         f"best epoch {training.get('best_epoch', '?')} by validation accuracy "
