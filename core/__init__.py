@@ -4,7 +4,7 @@ from core import EmotionClassifier, analyze, explain
 """
 
 from core.classifier import EmotionClassifier
-from core.faces import Analysis, FaceResult, analyze, default_classifier, detect_faces
+from core.faces import MIN_FACE_SIZE, Analysis, FaceResult, analyze, default_classifier, detect_faces
 from core.gradcam import CAM_METHODS, explain, overlay_heatmap
 from core.images import ImageInputError, load_image
 from core.labels import LABELS
@@ -14,6 +14,7 @@ from core.weights import WeightsError
 __all__ = [
     "CAM_METHODS",
     "LABELS",
+    "MIN_FACE_SIZE",
     "Analysis",
     "EmotionClassifier",
     "FaceResult",

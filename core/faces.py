@@ -17,6 +17,10 @@ from core.images import load_image
 # A face crop this small (or smaller) is taken as "already a face" when no face is detected.
 FACE_CROP_MAX_SIDE = 128
 DETECTION_MAX_SIDE = 1024  # detect on a downscaled copy; boxes are mapped back
+# Smaller faces are looked for only on request: the model sees 48x48 faces, so a smaller
+# face is upscaled past its training resolution, and the smallest scales are most of the
+# detection time (30 px instead of 48 px costs 1.7x).
+MIN_FACE_SIZE = 48
 PRIMARY_CASCADE = "haarcascade_frontalface_default.xml"
 CONFIRM_CASCADE = "haarcascade_frontalface_alt2.xml"
 
@@ -77,7 +81,27 @@ def _cascade(name: str) -> cv2.CascadeClassifier:
     return cache[name]
 
 
-def detect_faces(image: Image.Image | np.ndarray, min_face_size: int = 30) -> list[tuple[int, int, int, int]]:
+def _confirmed(gray: np.ndarray, box, min_side: int) -> bool:
+    """Does the confirming cascade find a face overlapping ``box`` (IoU > 0.3)?
+
+    It searches only the box's neighbourhood (one box width around it) and only sizes
+    0.5x-2x the box (an overlap of IoU > 0.3 needs a side within 0.55x-1.8x): the same
+    verdicts as a search of the whole photo (75 of 75 candidate boxes on a test set of
+    composites and face-free images), for a fraction of the cost.
+    """
+    x, y, w, h = (int(v) for v in box)
+    left, top = max(0, x - w), max(0, y - h)
+    region = gray[top : y + 2 * h, left : x + 2 * w]
+    low, high = max(min_side, w // 2), 2 * w + 1
+    check = _cascade(CONFIRM_CASCADE).detectMultiScale(
+        region, scaleFactor=1.1, minNeighbors=3, minSize=(low, low), maxSize=(high, high)
+    )
+    return any(_iou((x - left, y - top, w, h), other) > 0.3 for other in check)
+
+
+def detect_faces(
+    image: Image.Image | np.ndarray, min_face_size: int = MIN_FACE_SIZE
+) -> list[tuple[int, int, int, int]]:
     """Boxes (x, y, w, h) of frontal faces, largest first. ``min_face_size`` is in image pixels."""
     gray = np.asarray(image.convert("L")) if isinstance(image, Image.Image) else np.asarray(image)
     if gray.ndim == 3:
@@ -87,12 +111,13 @@ def detect_faces(image: Image.Image | np.ndarray, min_face_size: int = 30) -> li
     small = cv2.equalizeHist(small)
     min_side = max(12, round(min_face_size * scale))
     size = (min_side, min_side)
-    found = _cascade(PRIMARY_CASCADE).detectMultiScale(small, scaleFactor=1.1, minNeighbors=5, minSize=size)
-    if len(found):
-        # The default cascade alone fires on textures (hair, fabric); keep only boxes that a
-        # second, independently trained cascade confirms.
-        check = _cascade(CONFIRM_CASCADE).detectMultiScale(small, scaleFactor=1.1, minNeighbors=3, minSize=size)
-        found = [box for box in found if any(_iou(box, other) > 0.3 for other in check)]
+    # A coarse, permissive first pass (scale step 1.15, 3 neighbours): on 499 FER test faces
+    # pasted into photos it finds as many faces as a fine, strict one (1.1, 5 neighbours), in
+    # two thirds of the time. The default cascade alone fires on textures (hair, fabric), so
+    # only boxes that a second, independently trained cascade confirms are kept (one false
+    # face on 84 face-free images, as with the fine pass).
+    found = _cascade(PRIMARY_CASCADE).detectMultiScale(small, scaleFactor=1.15, minNeighbors=3, minSize=size)
+    found = [box for box in found if _confirmed(small, box, min_side)]
     boxes = [tuple(round(v / scale) for v in box) for box in found]
     return sorted(boxes, key=lambda b: -b[2] * b[3])
 
@@ -116,7 +141,7 @@ def analyze(
     classifier: EmotionClassifier | None = None,
     *,
     whole_image: bool | None = None,
-    min_face_size: int = 30,
+    min_face_size: int = MIN_FACE_SIZE,
     tta: bool = False,
 ) -> Analysis:
     """Detect every face in a photo and classify it.

@@ -27,7 +27,7 @@ if __package__ in (None, ""):  # run as a script (Hugging Face Spaces: app_file 
 
 import gradio as gr
 
-from core import LABELS, ImageInputError, analyze, default_classifier, explain, overlay_heatmap
+from core import LABELS, MIN_FACE_SIZE, ImageInputError, analyze, default_classifier, explain, overlay_heatmap
 from core.render import draw_faces, probability_chart
 
 log = logging.getLogger("fer.demo")
@@ -108,7 +108,7 @@ def analyze_if_present(image, *options):
 
 def analyze_api(image):
     """API endpoint: one image in, JSON (faces with box, label, probabilities) and the annotated photo out."""
-    result = _analyze(image, face_crop=False, min_face_size=30, tta=False)
+    result = _analyze(image, face_crop=False, min_face_size=MIN_FACE_SIZE, tta=False)
     return result.to_dict(), draw_faces(result.image, result.faces)
 
 
@@ -151,15 +151,22 @@ def build_demo() -> gr.Blocks:
                     method = gr.Radio(CAM_CHOICES, value="gradcam", label="CAM method")
                     opacity = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label="Heatmap opacity")
                     face_crop = gr.Checkbox(False, label="The image is already a face crop (skip detection)")
-                    min_face_size = gr.Slider(20, 400, value=30, step=5, label="Minimum face size (pixels)")
+                    min_face_size = gr.Slider(20, 400, value=MIN_FACE_SIZE, step=4, label="Minimum face size (pixels)")
                     tta = gr.Checkbox(False, label="Test-time augmentation (average with the mirrored face)")
                 run = gr.Button("Analyze", variant="primary")
             with gr.Column(scale=1):
                 message = gr.Markdown(elem_id="message")
-                annotated = gr.Image(label="Faces", type="numpy", interactive=False, elem_id="annotated")
+                # JPEG: encoding a 640x480 photo takes 2 ms, against 37 ms for Gradio's default WebP.
+                annotated = gr.Image(label="Faces", type="numpy", format="jpeg", interactive=False, elem_id="annotated")
                 chart = gr.Plot(label="Probabilities", elem_id="chart")
                 gallery = gr.Gallery(
-                    label="Grad-CAM", columns=4, height="auto", object_fit="contain", preview=False, elem_id="gradcam"
+                    label="Grad-CAM",
+                    columns=4,
+                    height="auto",
+                    object_fit="contain",
+                    preview=False,
+                    format="jpeg",
+                    elem_id="gradcam",
                 )
                 details = gr.JSON(label="Result (JSON)", open=False)
         examples = [str(p) for p in sorted(EXAMPLES_DIR.glob("*.jpg"))] + _fer_examples()
@@ -179,7 +186,7 @@ def build_demo() -> gr.Blocks:
         # The one-image JSON endpoint for programs (gradio_client), bound to an invisible button.
         api_button = gr.Button(visible=False)
         api_json = gr.JSON(visible=False)
-        api_image = gr.Image(visible=False, type="numpy")
+        api_image = gr.Image(visible=False, type="numpy", format="jpeg")
         api_button.click(analyze_api, [image], [api_json, api_image], api_name="analyze", **common)
     blocks.queue(max_size=QUEUE_SIZE, default_concurrency_limit=CONCURRENCY)
     return blocks

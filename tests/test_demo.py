@@ -122,9 +122,20 @@ def test_client_bad_inputs_show_our_message_and_the_app_survives(client, files):
 
 
 def test_fifty_concurrent_requests(client):
+    import httpx
+
+    def predict(path):
+        # A pooled keep-alive connection that uvicorn closes (after 5 s idle) just as the
+        # client reuses it fails in transport, before the request reaches the app (seen once
+        # in ~10 runs); a client resends it. Any error from the app itself still fails the test.
+        try:
+            return client.predict(handle_file(str(path)), api_name="/analyze")
+        except httpx.RemoteProtocolError:
+            return client.predict(handle_file(str(path)), api_name="/analyze")
+
     paths = [FOUR_FACES if i % 2 else ONE_FACE for i in range(50)]
     with ThreadPoolExecutor(max_workers=50) as pool:
-        jobs = [pool.submit(client.predict, handle_file(str(p)), api_name="/analyze") for p in paths]
+        jobs = [pool.submit(predict, p) for p in paths]
         results = [job.result(timeout=300) for job in jobs]
     assert [len(r[0]["faces"]) for r in results] == [4 if i % 2 else 1 for i in range(50)]
 

@@ -71,3 +71,27 @@ def test_real_photo_faces_get_a_non_empty_map(method):
     for name in ("astronaut.jpg", "four_faces.jpg"):
         for face in analyze(ROOT / "demo" / "examples" / name).faces:
             assert explain(classifier, face.face, method=method).max() > 0, name
+
+
+@pytest.mark.parametrize("method", sorted(CAM_METHODS))
+def test_fast_cam_model_gives_the_reference_maps(classifier, face, method):
+    # The CAM model is BN-folded and backpropagates from the target layer only, for speed;
+    # its maps must equal pytorch-grad-cam's on an untouched copy of the model.
+    import copy
+
+    import torch
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    from core.gradcam import TARGET_LAYER
+    from core.preprocess import preprocess
+
+    plain = copy.deepcopy(classifier.model).eval().to(memory_format=torch.contiguous_format)
+    x = preprocess([face])
+    compared = 0
+    for target in range(len(classifier.labels)):
+        with CAM_METHODS[method](model=plain, target_layers=[plain.get_submodule(TARGET_LAYER)]) as cam:
+            reference = cam(input_tensor=x, targets=[ClassifierOutputTarget(target)])[0]
+        if reference.max() > 0:  # an empty map falls back to another layer: not comparable
+            np.testing.assert_allclose(explain(classifier, face, target, method=method), reference, atol=1e-4)
+            compared += 1
+    assert compared >= 3

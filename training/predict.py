@@ -17,7 +17,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from core.classifier import EmotionClassifier
-from core.faces import analyze
+from core.faces import MIN_FACE_SIZE, analyze
 from core.images import ImageInputError
 from core.weights import WeightsError
 
@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     parser.add_argument("--weights", help="safetensors file (default: the shipped model)")
     parser.add_argument("--whole-image", action="store_true", help="treat each image as one face crop")
-    parser.add_argument("--min-face-size", type=int, default=30, help="smallest face to detect, in pixels")
+    parser.add_argument("--min-face-size", type=int, default=MIN_FACE_SIZE, help="smallest face to detect, in pixels")
     parser.add_argument("--tta", action="store_true", help="average with the horizontally flipped face")
     parser.add_argument("--backend", choices=["torch", "onnx", "auto"], default="auto",
                         help="classification backend; auto = ONNX Runtime when installed")  # fmt: skip
