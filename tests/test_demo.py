@@ -125,9 +125,10 @@ def test_fifty_concurrent_requests(client):
     import httpx
 
     def predict(path):
-        # A pooled keep-alive connection that uvicorn closes (after 5 s idle) just as the
-        # client reuses it fails in transport, before the request reaches the app (seen once
-        # in ~10 runs); a client resends it. Any error from the app itself still fails the test.
+        # This failed once in ~10 runs with httpx.RemoteProtocolError (a connection closed in
+        # transport), most likely a pooled keep-alive connection that uvicorn closed after 5 s
+        # idle just as the client reused it. A client resends such a request; any error from
+        # the app itself still fails the test.
         try:
             return client.predict(handle_file(str(path)), api_name="/analyze")
         except httpx.RemoteProtocolError:
