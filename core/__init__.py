@@ -5,7 +5,7 @@ from core import EmotionClassifier, analyze, explain
 
 from core.classifier import EmotionClassifier
 from core.faces import MIN_FACE_SIZE, Analysis, FaceResult, analyze, default_classifier, detect_faces
-from core.gradcam import CAM_METHODS, explain, overlay_heatmap
+from core.gradcam import CAM_METHODS, explain, explain_faces, overlay_heatmap
 from core.images import ImageInputError, load_image
 from core.labels import LABELS
 from core.preprocess import preprocess, to_face_array
@@ -24,6 +24,7 @@ __all__ = [
     "default_classifier",
     "detect_faces",
     "explain",
+    "explain_faces",
     "load_image",
     "overlay_heatmap",
     "preprocess",

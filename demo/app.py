@@ -27,7 +27,7 @@ if __package__ in (None, ""):  # run as a script (Hugging Face Spaces: app_file 
 
 import gradio as gr
 
-from core import LABELS, MIN_FACE_SIZE, ImageInputError, analyze, default_classifier, explain, overlay_heatmap
+from core import LABELS, MIN_FACE_SIZE, ImageInputError, analyze, default_classifier, explain_faces, overlay_heatmap
 from core.render import draw_faces, probability_chart
 
 log = logging.getLogger("fer.demo")
@@ -82,11 +82,10 @@ def analyze_photo(
             "or lower the minimum face size."
         )
         return draw_faces(result.image, []), None, [], result.to_dict(), message
-    classifier = default_classifier()
+    targets = [face.label if explain_class in (None, PREDICTED) else explain_class for face in result.faces]
+    heatmaps = explain_faces(default_classifier(), [f.face for f in result.faces], targets, method=method or "gradcam")
     gallery = []
-    for number, face in enumerate(result.faces, start=1):
-        target = face.label if explain_class in (None, PREDICTED) else explain_class
-        heatmap = explain(classifier, face.face, target=target, method=method or "gradcam")
+    for number, (face, target, heatmap) in enumerate(zip(result.faces, targets, heatmaps, strict=True), start=1):
         overlay = overlay_heatmap(face.face, heatmap, alpha=float(opacity), size=OVERLAY_SIZE)
         gallery.append((overlay, f"Face {number}: {face.label} {face.confidence:.0%} · map for {target}"))
     summary = ", ".join(f"{n}: **{f.label}** ({f.confidence:.0%})" for n, f in enumerate(result.faces, start=1))

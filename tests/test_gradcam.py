@@ -95,3 +95,18 @@ def test_fast_cam_model_gives_the_reference_maps(classifier, face, method):
             np.testing.assert_allclose(explain(classifier, face, target, method=method), reference, atol=1e-4)
             compared += 1
     assert compared >= 3
+
+
+@pytest.mark.parametrize("method", sorted(CAM_METHODS))
+def test_batched_maps_equal_one_face_at_a_time(classifier, method):
+    from core import analyze, explain_faces
+
+    faces = [f.face for f in analyze(ROOT / "demo" / "examples" / "four_faces.jpg").faces]
+    faces.append(analyze(ROOT / "demo" / "examples" / "astronaut.jpg").faces[0].face)
+    targets = [None, "sad", 0, "fear", None]
+    batched = explain_faces(classifier, faces, targets, method=method)
+    for face, target, heatmap in zip(faces, targets, batched, strict=True):
+        np.testing.assert_allclose(heatmap, explain(classifier, face, target, method=method), atol=1e-4)
+    assert explain_faces(classifier, [], method=method) == []
+    with pytest.raises(ValueError, match="targets"):
+        explain_faces(classifier, faces, ["sad"])
