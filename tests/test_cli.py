@@ -2,6 +2,7 @@
 
 import csv
 import json
+import re
 import shutil
 
 import pytest
@@ -83,3 +84,13 @@ def test_predict_folder_with_a_bad_file(astronaut, tmp_path):
     assert rows["astronaut.jpg"]["label"] in LABELS and rows["astronaut.jpg"]["face"] == "1"
     assert "not an image" in rows["broken.png"]["error"]
     assert predict.main([str(folder), "--out", str(out)]) == 2  # never overwrites without --force
+
+
+def test_detection_benchmark_counts_pasted_faces(fer_zip, capsys):
+    from demo.detection_benchmark import main
+
+    assert main(["--data", str(fer_zip), "--composites", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "4 composites, 7 faces;" in out  # 1 + 2 + 3 + 1 faces
+    recalls = re.findall(r"recall ([\d.]+)% \(\d+/7\).*ms per photo", out)
+    assert len(recalls) == 2 and all(0 <= float(r) <= 100 for r in recalls)
