@@ -118,11 +118,16 @@ def atomic_save(obj: dict, path: Path) -> None:
 
 
 def write_history(history: list[dict], out_dir: Path) -> None:
-    (out_dir / "history.json").write_text(json.dumps(history, indent=1))
-    with open(out_dir / "history.csv", "w", newline="") as handle:
+    """history.json and history.csv, each replaced atomically: a kill never leaves a truncated file."""
+    temporary = out_dir / "history.json.tmp"
+    temporary.write_text(json.dumps(history, indent=1))
+    os.replace(temporary, out_dir / "history.json")
+    temporary = out_dir / "history.csv.tmp"
+    with open(temporary, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=HISTORY_FIELDS)
         writer.writeheader()
         writer.writerows(history)
+    os.replace(temporary, out_dir / "history.csv")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -272,8 +277,8 @@ def main(argv: list[str] | None = None) -> int:
             export_state = (ema if use_ema else model).state_dict()
             atomic_save({"config": cfg.to_dict(), "labels": LABELS, "best": best, "history": history,
                          "model": export_state}, out_dir / "best.pt")  # fmt: skip
+        write_history(history, out_dir)  # first, so a visible last.pt always has its history beside it
         atomic_save(state, last_path)
-        write_history(history, out_dir)
     if last_epoch < cfg.epochs:
         print(f"stopped after epoch {last_epoch}/{cfg.epochs}; continue with --resume", flush=True)
         return 0
