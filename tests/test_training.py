@@ -35,8 +35,11 @@ def test_interrupted_run_resumes_exactly(fer_zip, tmp_path):
     assert len(history) == 1 and history[0]["stage"] == "warmup"
     run(fer_zip, tmp_path / "resumed", "--resume")
     a, b = final_weights(tmp_path / "straight"), final_weights(tmp_path / "resumed")
+    # Same weights up to float reduction order: bit-exact in nearly every run, but the full suite
+    # once saw conv_stem differ (multi-threaded CPU kernels need not sum in a fixed order). A resume
+    # that loses the RNG, optimizer or schedule state is off by orders of magnitude more.
     for key in a:
-        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0, msg=key)
+        torch.testing.assert_close(a[key], b[key], rtol=1e-4, atol=1e-6, msg=key)
     history = json.loads((tmp_path / "resumed" / "history.json").read_text())
     assert [row["epoch"] for row in history] == [1, 2]
     assert [row["stage"] for row in history] == ["warmup", "finetune"]
