@@ -25,7 +25,8 @@ PRIMARY_CASCADE = "haarcascade_frontalface_default.xml"
 CONFIRM_CASCADE = "haarcascade_frontalface_alt2.xml"
 
 
-def _iou(a, b) -> float:
+def box_iou(a, b) -> float:
+    """Intersection over union of two (x, y, w, h) boxes."""
     ax, ay, aw, ah = (float(v) for v in a)
     bx, by, bw, bh = (float(v) for v in b)
     iw = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
@@ -96,7 +97,7 @@ def _confirmed(gray: np.ndarray, box, min_side: int) -> bool:
     check = _cascade(CONFIRM_CASCADE).detectMultiScale(
         region, scaleFactor=1.1, minNeighbors=3, minSize=(low, low), maxSize=(high, high)
     )
-    return any(_iou((x - left, y - top, w, h), other) > 0.3 for other in check)
+    return any(box_iou((x - left, y - top, w, h), other) > 0.3 for other in check)
 
 
 def detect_faces(

@@ -18,7 +18,7 @@ import time
 import numpy as np
 from PIL import Image
 
-from core.faces import MIN_FACE_SIZE, detect_faces
+from core.faces import MIN_FACE_SIZE, box_iou, detect_faces
 
 SIZE = (640, 480)
 PASSES = {"coarse 1.15 / 3 (default)": (1.15, 3), "fine 1.1 / 5": (1.1, 5)}
@@ -75,14 +75,6 @@ def negatives(seed: int = 3, crops_per_image: int = 4) -> list[np.ndarray]:
     return out
 
 
-def _overlap(a, b) -> float:
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    ix = max(0, min(ax + aw, bx + bw) - max(ax, bx))
-    iy = max(0, min(ay + ah, by + bh) - max(ay, by))
-    return ix * iy / (aw * ah + bw * bh - ix * iy)
-
-
 def evaluate(photos, empty, scale_factor: float, min_neighbors: int) -> dict:
     found = missed = false = 0
     seconds = 0.0
@@ -93,7 +85,7 @@ def evaluate(photos, empty, scale_factor: float, min_neighbors: int) -> dict:
         matched = set()
         for box in boxes:
             # a detected box sits inside the tight FER crop: a modest overlap is a hit
-            hits = [j for j, t in enumerate(truth) if _overlap(box, t) > 0.25]
+            hits = [j for j, t in enumerate(truth) if box_iou(box, t) > 0.25]
             if hits:
                 matched.add(hits[0])
             else:

@@ -5,22 +5,15 @@ import pytest
 from PIL import Image
 
 from core import ImageInputError, analyze, detect_faces, load_image
+from core.faces import box_iou
 from tests.conftest import bad_inputs, encode
 
 ASTRONAUT_FACE = (177, 67, 93, 93)  # measured box of Eileen Collins' face
 
 
-def overlap(a, b) -> float:
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    ix = max(0, min(ax + aw, bx + bw) - max(ax, bx))
-    iy = max(0, min(ay + ah, by + bh) - max(ay, by))
-    return ix * iy / (aw * ah + bw * bh - ix * iy)
-
-
 def test_finds_the_astronaut_face(astronaut):
     boxes = detect_faces(Image.fromarray(astronaut))
-    assert len(boxes) == 1 and overlap(boxes[0], ASTRONAUT_FACE) > 0.6
+    assert len(boxes) == 1 and box_iou(boxes[0], ASTRONAUT_FACE) > 0.6
     result = analyze(astronaut)
     assert len(result.faces) == 1 and not result.whole_image
     face = result.faces[0]
@@ -69,7 +62,7 @@ def test_exif_orientation_is_applied(astronaut):
     upright = load_image(data)
     assert upright.size == (512, 512)
     result = analyze(data)
-    assert len(result.faces) == 1 and overlap(result.faces[0].box, ASTRONAUT_FACE) > 0.5
+    assert len(result.faces) == 1 and box_iou(result.faces[0].box, ASTRONAUT_FACE) > 0.5
 
 
 @pytest.mark.parametrize("mode", ["CMYK", "I;16", "RGBA", "P", "LA"])
