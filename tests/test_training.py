@@ -33,7 +33,11 @@ def test_interrupted_run_resumes_exactly(fer_zip, tmp_path):
     run(fer_zip, tmp_path / "resumed", "--stop-after", "1")
     history = json.loads((tmp_path / "resumed" / "history.json").read_text())
     assert len(history) == 1 and history[0]["stage"] == "warmup"
+    (tmp_path / "resumed" / "best.pt.tmp").write_bytes(b"half-written by a killed save")
+    (tmp_path / "resumed" / "notes.tmp").write_text("the user's own file")
     run(fer_zip, tmp_path / "resumed", "--resume")
+    assert not (tmp_path / "resumed" / "best.pt.tmp").exists()  # the killed save's leftover is gone
+    assert (tmp_path / "resumed" / "notes.tmp").read_text() == "the user's own file"
     a, b = final_weights(tmp_path / "straight"), final_weights(tmp_path / "resumed")
     # Same weights up to float reduction order: bit-exact in nearly every run, but the full suite
     # once saw conv_stem differ (multi-threaded CPU kernels need not sum in a fixed order). A resume

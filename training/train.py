@@ -144,6 +144,9 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         # Our own checkpoint, still loaded without unpickling arbitrary objects.
         checkpoint = torch.load(last_path, map_location="cpu", weights_only=True)
+        # A kill during a save leaves our own half-written temporary file behind: drop it.
+        for name in ("best.pt", "last.pt", "history.json", "history.csv"):
+            (out_dir / f"{name}.tmp").unlink(missing_ok=True)
         # The run keeps its own config; only the device (and an explicit --epochs) may change.
         overrides = {"device": cfg.device} | ({"epochs": args.epochs} if args.epochs else {})
         cfg = TrainConfig.from_dict({**checkpoint["config"], **overrides})
