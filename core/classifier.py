@@ -11,7 +11,7 @@ import torch
 
 from core.labels import LABELS
 from core.model import create_model
-from core.preprocess import FaceLike, preprocess
+from core.preprocess import INPUT_SIZE, FaceLike, preprocess
 from core.tta import TTA_MODES, TTAMode, average_views, tta_views
 from core.weights import DEFAULT_WEIGHTS, WeightsError, load_state_dict
 
@@ -52,7 +52,12 @@ class EmotionClassifier:
             raise WeightsError(f"{weights_path}: labels {card.get('labels')} differ from {LABELS}")
         if threads:
             torch.set_num_threads(threads)
-        model = create_model(drop_rate=0.0, drop_path_rate=0.0, zero_head=False)
+        network_size = card.get("network_size", INPUT_SIZE)  # cards before the option: 48
+        if not isinstance(network_size, int) or network_size < INPUT_SIZE:
+            raise WeightsError(
+                f"{weights_path}: model card network_size {network_size!r} is not a side >= {INPUT_SIZE}"
+            )
+        model = create_model(drop_rate=0.0, drop_path_rate=0.0, zero_head=False, network_size=network_size)
         try:
             model.load_state_dict(state_dict, strict=True)
         except RuntimeError as error:

@@ -58,8 +58,9 @@ def test_init_weights_starts_from_trained_weights(fer_zip, tmp_path, capsys):
     from core.weights import DEFAULT_WEIGHTS, load_state_dict
 
     shipped, _ = load_state_dict(DEFAULT_WEIGHTS)
+    # A warm restart at a larger network size: the 48 px model's parameters fit unchanged.
     run(fer_zip, tmp_path / "warm", "--init-weights", str(DEFAULT_WEIGHTS), "--lr", "0", "--min-lr", "0",
-        "--stop-after", "1")  # fmt: skip
+        "--stop-after", "1", "--network-size", "64")  # fmt: skip
     # With a zero learning rate the convolutions stay exactly the shipped ones (a fresh run's are random).
     torch.testing.assert_close(final_weights(tmp_path / "warm")["conv_stem.weight"], shipped["conv_stem.weight"])
     # Shipping the warm run keeps the parent's training cost in the new card.
@@ -71,6 +72,10 @@ def test_init_weights_starts_from_trained_weights(fer_zip, tmp_path, capsys):
     card = json.loads(out.with_suffix(".json").read_text())["training"]
     assert card["initialised_from"]["training"]["epochs_trained"] == parent["epochs_trained"]
     assert card["total_epochs"] == parent.get("total_epochs", parent["epochs_trained"]) + 1
+    from core import EmotionClassifier
+
+    assert json.loads(out.with_suffix(".json").read_text())["network_size"] == 64
+    assert EmotionClassifier.load(out, backend="torch").model.conv_stem.size == 64
     tampered = tmp_path / "tampered.safetensors"
     tampered.write_bytes(DEFAULT_WEIGHTS.read_bytes()[:-8] + b"\0" * 8)
     (tmp_path / "tampered.json").write_text(DEFAULT_WEIGHTS.with_suffix(".json").read_text())

@@ -3,6 +3,7 @@
     fer-benchmark                          # training + every available inference backend
     fer-benchmark --skip-training --backends torch onnx
     fer-benchmark --json bench.json
+    fer-benchmark --backends --network-sizes 48 64 96   # the training cost of upsampling inside the model
 
 Inference backends (each measured in its own process, so peak memory is its own):
   torch        PyTorch eager, channels-last, inference mode
@@ -38,9 +39,9 @@ from training.augment import AugmentConfig, augment_batch
 BACKENDS = ("torch", "torch-jit", "onnx", "onnx-int8")
 
 
-def bench_training(batch_size: int, steps: int) -> float:
+def bench_training(batch_size: int, steps: int, network_size: int = 48) -> float:
     """Images/s of full training steps (augment + forward + backward + AdamW), channels-last fp32."""
-    model = create_model().to(memory_format=torch.channels_last).train()
+    model = create_model(network_size=network_size).to(memory_format=torch.channels_last).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     generator = torch.Generator().manual_seed(0)
     images = torch.randint(0, 256, (batch_size, 48, 48), dtype=torch.uint8)
@@ -175,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train-batch", type=int, default=128)
     parser.add_argument("--train-steps", type=int, default=10)
     parser.add_argument("--skip-training", action="store_true")
+    parser.add_argument("--network-sizes", type=int, nargs="+", default=[48],
+                        help="training throughput at these network sizes (faces upsampled inside the model)")  # fmt: skip
     parser.add_argument("--backends", nargs="*", default=None, help=f"subset of {BACKENDS}")
     parser.add_argument("--seconds", type=float, default=5.0, help="duration of the batched measurement")
     parser.add_argument("--repeats", type=int, default=200, help="single-face calls for the latency percentiles")
@@ -193,10 +196,11 @@ def main(argv: list[str] | None = None) -> int:
         "torch": torch.__version__,
     }
     if not args.skip_training:
-        results["train_images_per_second"] = bench_training(args.train_batch, args.train_steps)
-        print(
-            f"training: {results['train_images_per_second']:.1f} images/s (batch {args.train_batch}, fp32, channels-last)"
-        )
+        for size in args.network_sizes:
+            speed = bench_training(args.train_batch, args.train_steps, size)
+            key = "train_images_per_second" + ("" if size == 48 else f"_{size}px")
+            results[key] = speed
+            print(f"training at {size} px: {speed:.1f} images/s (batch {args.train_batch}, fp32, channels-last)")
     backends = args.backends if args.backends is not None else [b for b in BACKENDS if b != "onnx-int8" or args.data]
     results["inference"] = []
     print(

@@ -23,6 +23,7 @@ class TrainConfig:
     # model
     drop_rate: float = 0.3  # dropout before the classifier
     drop_path_rate: float = 0.1  # stochastic depth
+    network_size: int = 48  # side the network works at; faces stay 48 px and are upsampled inside the model
     init_weights: str = ""  # start from these safetensors weights (e.g. the shipped model): a warm restart
     # schedule: stage 1 "warm-up" then stage 2 "fine-tune"
     epochs: int = 30  # total epochs, both stages

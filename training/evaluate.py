@@ -112,6 +112,8 @@ def format_markdown(metrics: dict, card: dict) -> str:
         if len(runs) > 1
         else ""
     )
+    size = card.get("network_size", 48)
+    resolution = "48 px" if size == 48 else f"48 px faces upsampled to {size} px inside the model"
     names = {"none": "no TTA", "flip": "flip TTA", "tencrop": "ten-crop TTA"}
     lines = [
         "| Model | Params | All 7,178 | PublicTest | PrivateTest | Macro-F1 (all) |",
@@ -137,7 +139,7 @@ def format_markdown(metrics: dict, card: dict) -> str:
         "| F1 | " + " | ".join(f"{base[label]['f1']:.3f}" for label in LABELS) + " |",
         "| support | " + " | ".join(str(base[label]["support"]) for label in LABELS) + " |",
         "",
-        f"Training: {training.get('total_epochs', training.get('epochs_trained', '?'))} epochs at 48 px on a "
+        f"Training: {training.get('total_epochs', training.get('epochs_trained', '?'))} epochs at {resolution} on a "
         f"2-core CPU ({training.get('total_train_hours', training.get('train_hours', '?'))} hours, "
         f"{training.get('mean_images_per_second', '?')} images/s){restart}"
         f"; batch {config.get('batch_size', '?')}, AdamW wd {config.get('weight_decay', '?')}, "

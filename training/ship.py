@@ -33,6 +33,7 @@ def build_card(checkpoint: dict, parameters: int, parent: dict | None = None) ->
         "architecture": f"timm {ARCHITECTURE}, in_chans=1",
         "labels": LABELS,
         "input_size": [1, INPUT_SIZE, INPUT_SIZE],
+        "network_size": checkpoint["config"].get("network_size", INPUT_SIZE),  # upsampled inside the model
         "normalization": {"mean": MEAN, "std": STD, "scale": "pixels / 255"},
         "parameters": parameters,
         "training": {
@@ -78,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {out} exists; pass --force to replace it", file=sys.stderr)
         return 2
     checkpoint = torch.load(best_path, map_location="cpu", weights_only=True)
-    model = create_model(zero_head=False)
+    network_size = checkpoint["config"].get("network_size", INPUT_SIZE)
+    model = create_model(zero_head=False, network_size=network_size)
     model.load_state_dict(checkpoint["model"])  # proves the state dict fits the factory
     parent = json.loads((run / "init_card.json").read_text()) if (run / "init_card.json").exists() else None
     card = save_weights(model.state_dict(), out, build_card(checkpoint, count_parameters(model), parent))

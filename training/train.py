@@ -172,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     val_images = torch.from_numpy(data.images[val_index]).to(device)
     val_labels = torch.from_numpy(data.labels[val_index]).to(device)
 
-    model = create_model(drop_rate=cfg.drop_rate, drop_path_rate=cfg.drop_path_rate)
+    model = create_model(drop_rate=cfg.drop_rate, drop_path_rate=cfg.drop_path_rate, network_size=cfg.network_size)
     model = model.to(device).to(memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr)
     ema = copy.deepcopy(model).eval() if cfg.ema_decay > 0 else None
