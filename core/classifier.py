@@ -53,11 +53,10 @@ class EmotionClassifier:
         if threads:
             torch.set_num_threads(threads)
         network_size = card.get("network_size", INPUT_SIZE)  # cards before the option: 48
-        if not isinstance(network_size, int) or network_size < INPUT_SIZE:
-            raise WeightsError(
-                f"{weights_path}: model card network_size {network_size!r} is not a side >= {INPUT_SIZE}"
-            )
-        model = create_model(drop_rate=0.0, drop_path_rate=0.0, zero_head=False, network_size=network_size)
+        try:
+            model = create_model(drop_rate=0.0, drop_path_rate=0.0, zero_head=False, network_size=network_size)
+        except ValueError as error:
+            raise WeightsError(f"{weights_path}: model card: {error}") from error
         try:
             model.load_state_dict(state_dict, strict=True)
         except RuntimeError as error:

@@ -55,6 +55,8 @@ def create_model(
     few units, so the first loss is ~4.2 instead of ln(7) ~ 1.95 and training
     from scratch can sit at the majority class for epochs.
     """
+    if not isinstance(network_size, int) or network_size < INPUT_SIZE:
+        raise ValueError(f"network_size must be an integer at least the {INPUT_SIZE} px input, got {network_size!r}")
     model = timm.create_model(
         ARCHITECTURE,
         pretrained=False,
@@ -63,8 +65,6 @@ def create_model(
         drop_rate=drop_rate,
         drop_path_rate=drop_path_rate,
     )
-    if network_size < INPUT_SIZE:
-        raise ValueError(f"network_size must be at least the {INPUT_SIZE} px input, got {network_size}")
     if network_size != INPUT_SIZE:
         model.conv_stem = UpsamplingConv2d(model.conv_stem, network_size)
     if zero_head:

@@ -32,14 +32,14 @@ import torch.nn.functional as F
 
 from core.classifier import EmotionClassifier
 from core.model import create_model
-from core.preprocess import normalize, preprocess, to_unit_float
+from core.preprocess import INPUT_SIZE, normalize, preprocess, to_unit_float
 from core.weights import DEFAULT_WEIGHTS
 from training.augment import AugmentConfig, augment_batch
 
 BACKENDS = ("torch", "torch-jit", "onnx", "onnx-int8")
 
 
-def bench_training(batch_size: int, steps: int, network_size: int = 48) -> float:
+def bench_training(batch_size: int, steps: int, network_size: int = INPUT_SIZE) -> float:
     """Images/s of full training steps (augment + forward + backward + AdamW), channels-last fp32."""
     model = create_model(network_size=network_size).to(memory_format=torch.channels_last).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train-batch", type=int, default=128)
     parser.add_argument("--train-steps", type=int, default=10)
     parser.add_argument("--skip-training", action="store_true")
-    parser.add_argument("--network-sizes", type=int, nargs="+", default=[48],
+    parser.add_argument("--network-sizes", type=int, nargs="+", default=[INPUT_SIZE],
                         help="training throughput at these network sizes (faces upsampled inside the model)")  # fmt: skip
     parser.add_argument("--backends", nargs="*", default=None, help=f"subset of {BACKENDS}")
     parser.add_argument("--seconds", type=float, default=5.0, help="duration of the batched measurement")
@@ -198,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_training:
         for size in args.network_sizes:
             speed = bench_training(args.train_batch, args.train_steps, size)
-            key = "train_images_per_second" + ("" if size == 48 else f"_{size}px")
+            key = "train_images_per_second" + ("" if size == INPUT_SIZE else f"_{size}px")
             results[key] = speed
             print(f"training at {size} px: {speed:.1f} images/s (batch {args.train_batch}, fp32, channels-last)")
     backends = args.backends if args.backends is not None else [b for b in BACKENDS if b != "onnx-int8" or args.data]

@@ -24,6 +24,7 @@ import numpy as np
 
 from core.classifier import EmotionClassifier
 from core.labels import LABELS, NUM_CLASSES
+from core.preprocess import INPUT_SIZE
 from core.tta import TTA_MODES
 from core.weights import DEFAULT_WEIGHTS, write_card
 from training.data import load_fer2013, stratified_split
@@ -112,8 +113,8 @@ def format_markdown(metrics: dict, card: dict) -> str:
         if len(runs) > 1
         else ""
     )
-    size = card.get("network_size", 48)
-    resolution = "48 px" if size == 48 else f"48 px faces upsampled to {size} px inside the model"
+    size = card.get("network_size", INPUT_SIZE)
+    resolution = f"{INPUT_SIZE} px" + ("" if size == INPUT_SIZE else f" faces upsampled to {size} px inside the model")
     names = {"none": "no TTA", "flip": "flip TTA", "tencrop": "ten-crop TTA"}
     lines = [
         "| Model | Params | All 7,178 | PublicTest | PrivateTest | Macro-F1 (all) |",

@@ -107,9 +107,17 @@ def update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> No
             e.copy_(m)
 
 
+# Files of a run folder written through a temporary file and a rename.
+ATOMIC_FILES = ("best.pt", "last.pt", "history.json", "history.csv")
+
+
+def temporary_path(path: Path) -> Path:
+    return path.with_suffix(path.suffix + ".tmp")
+
+
 def atomic_save(obj: dict, path: Path) -> None:
     """Write to a temporary file, fsync, then rename: a kill leaves the old file intact."""
-    temporary = path.with_suffix(path.suffix + ".tmp")
+    temporary = temporary_path(path)
     with open(temporary, "wb") as handle:
         torch.save(obj, handle)
         handle.flush()
@@ -119,10 +127,10 @@ def atomic_save(obj: dict, path: Path) -> None:
 
 def write_history(history: list[dict], out_dir: Path) -> None:
     """history.json and history.csv, each replaced atomically: a kill never leaves a truncated file."""
-    temporary = out_dir / "history.json.tmp"
+    temporary = temporary_path(out_dir / "history.json")
     temporary.write_text(json.dumps(history, indent=1))
     os.replace(temporary, out_dir / "history.json")
-    temporary = out_dir / "history.csv.tmp"
+    temporary = temporary_path(out_dir / "history.csv")
     with open(temporary, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=HISTORY_FIELDS)
         writer.writeheader()
@@ -145,8 +153,8 @@ def main(argv: list[str] | None = None) -> int:
         # Our own checkpoint, still loaded without unpickling arbitrary objects.
         checkpoint = torch.load(last_path, map_location="cpu", weights_only=True)
         # A kill during a save leaves our own half-written temporary file behind: drop it.
-        for name in ("best.pt", "last.pt", "history.json", "history.csv"):
-            (out_dir / f"{name}.tmp").unlink(missing_ok=True)
+        for name in ATOMIC_FILES:
+            temporary_path(out_dir / name).unlink(missing_ok=True)
         # The run keeps its own config; only the device (and an explicit --epochs) may change.
         overrides = {"device": cfg.device} | ({"epochs": args.epochs} if args.epochs else {})
         cfg = TrainConfig.from_dict({**checkpoint["config"], **overrides})
