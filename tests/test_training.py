@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import torch
 
-from training.augment import AugmentConfig, augment_batch
+from training.augment import AugmentConfig, augment_batch, mix_batch
 from training.config import TrainConfig
-from training.train import class_weights, learning_rate, main
+from training.train import class_weights, learning_rate, main, stage_augment
 
 ROOT = Path(__file__).resolve().parent.parent
 FAST = ["--batch-size", "16", "--epochs", "2", "--warmup-epochs", "1", "--eval-batch-size", "64", "--threads", "2"]
@@ -29,8 +29,10 @@ def final_weights(out: Path) -> dict:
 
 
 def test_interrupted_run_resumes_exactly(fer_zip, tmp_path):
-    run(fer_zip, tmp_path / "straight")
-    run(fer_zip, tmp_path / "resumed", "--stop-after", "1")
+    # Mixing on (from epoch 2, after the warm-up) so the resume must also replay its random draws.
+    mixing = ["--augment.mix-prob", "1", "--augment.mixup-alpha", "0.4", "--augment.cutmix-alpha", "1"]
+    run(fer_zip, tmp_path / "straight", *mixing)
+    run(fer_zip, tmp_path / "resumed", "--stop-after", "1", *mixing)
     history = json.loads((tmp_path / "resumed" / "history.json").read_text())
     assert len(history) == 1 and history[0]["stage"] == "warmup"
     (tmp_path / "resumed" / "best.pt.tmp").write_bytes(b"half-written by a killed save")
@@ -129,6 +131,37 @@ def test_augmentation_is_batched_seeded_and_in_range():
     torch.testing.assert_close(augment_batch(x, identity, torch.Generator()), x, atol=1e-5, rtol=0)
     flipped = augment_batch(x, AugmentConfig(**{**identity.__dict__, "flip": 1.0}), torch.Generator())
     torch.testing.assert_close(flipped, x.flip(-1), atol=1e-5, rtol=0)
+
+
+def test_mix_batch_off_by_default_and_in_warmup():
+    x = torch.rand(8, 1, 48, 48)
+    mixed, partner, lam = mix_batch(x, AugmentConfig(), torch.Generator())
+    assert mixed is x and lam == 1.0 and torch.equal(partner, torch.arange(8))
+    cfg = TrainConfig(warmup_epochs=1, augment=AugmentConfig(mix_prob=1.0, mixup_alpha=1.0))
+    assert stage_augment(cfg, 0).mix_prob == 0 and stage_augment(cfg, 1).mix_prob == 1.0
+
+
+def test_mixup_blends_each_image_with_its_partner_reproducibly():
+    x = torch.rand(16, 1, 48, 48)
+    cfg = AugmentConfig(mix_prob=1.0, mixup_alpha=0.4)
+    mixed, partner, lam = mix_batch(x, cfg, torch.Generator().manual_seed(3))
+    again, partner_again, lam_again = mix_batch(x, cfg, torch.Generator().manual_seed(3))
+    assert torch.equal(mixed, again) and torch.equal(partner, partner_again) and lam == lam_again
+    assert 0.0 < lam < 1.0 and sorted(partner.tolist()) == list(range(16))
+    torch.testing.assert_close(mixed, lam * x + (1 - lam) * x[partner])
+
+
+def test_cutmix_pastes_one_box_whose_area_is_one_minus_lam():
+    # Image i is filled with the value i, so every pixel tells which image it came from.
+    x = torch.arange(16, dtype=torch.float32).view(16, 1, 1, 1).expand(16, 1, 48, 48).contiguous()
+    cfg = AugmentConfig(mix_prob=1.0, cutmix_alpha=1.0)
+    for seed in range(5):
+        mixed, partner, lam = mix_batch(x, cfg, torch.Generator().manual_seed(seed))
+        assert bool(((mixed == x) | (mixed == x[partner])).all())  # every pixel is its own or the partner's
+        own_fraction = (mixed == x).float().mean(dim=(1, 2, 3))
+        fixed_points = partner == torch.arange(16)  # an image paired with itself looks unmixed
+        torch.testing.assert_close(own_fraction[~fixed_points], torch.full_like(own_fraction[~fixed_points], lam))
+        assert 0.0 <= lam <= 1.0
 
 
 def test_missing_data_argument(monkeypatch, capsys):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -24,6 +25,12 @@ class AugmentConfig:
     contrast: float = 0.2  # contrast factor in 1 +- contrast
     erase: float = 0.25  # probability of random erasing one rectangle
     erase_area: tuple[float, float] = (0.02, 0.15)  # erased fraction of the image
+    # Batch mixing (the labels mix too, so the trainer applies it, see mix_batch): with probability
+    # mix_prob a batch is blended with a shuffled copy of itself, by mixup or CutMix (a coin decides
+    # when both alphas are > 0); the mixing weight is drawn from Beta(alpha, alpha).
+    mix_prob: float = 0.0
+    mixup_alpha: float = 0.0
+    cutmix_alpha: float = 0.0
 
 
 def _uniform(n: int, low: float, high: float, generator: torch.Generator) -> torch.Tensor:
@@ -77,3 +84,38 @@ def augment_batch(x: torch.Tensor, cfg: AugmentConfig, generator: torch.Generato
         noise = torch.rand(x.shape, generator=generator).to(device=device, dtype=x.dtype)
         x = torch.where(mask, noise, x)
     return x
+
+
+def mix_batch(
+    x: torch.Tensor, cfg: AugmentConfig, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """Mixup or CutMix ``x`` with a shuffled copy of itself.
+
+    Returns ``(mixed, partner, lam)``: sample ``i`` is ``lam`` parts itself and ``1 - lam``
+    parts sample ``partner[i]``, so the loss is ``lam * CE(y) + (1 - lam) * CE(y[partner])``.
+    ``lam`` is 1.0 (and ``x`` is returned as is) when the batch is not mixed.
+    """
+    n, _, h, w = x.shape
+    identity = torch.arange(n, device=x.device)
+    alphas = [a for a in (cfg.mixup_alpha, cfg.cutmix_alpha) if a > 0]
+    if not alphas or cfg.mix_prob <= 0 or torch.rand(1, generator=generator).item() >= cfg.mix_prob:
+        return x, identity, 1.0
+    use_cutmix = cfg.cutmix_alpha > 0 and (cfg.mixup_alpha <= 0 or torch.rand(1, generator=generator).item() < 0.5)
+    alpha = cfg.cutmix_alpha if use_cutmix else cfg.mixup_alpha
+    # torch has no seeded Beta sampler: seed numpy from our generator so a resumed run replays it.
+    seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
+    lam = float(np.random.default_rng(seed).beta(alpha, alpha))
+    partner = torch.randperm(n, generator=generator).to(x.device)
+    if not use_cutmix:
+        return lam * x + (1.0 - lam) * x[partner], partner, lam
+    # CutMix: paste one box (area 1 - lam) from the partner; lam is recomputed from the clipped box.
+    cut = math.sqrt(1.0 - lam)
+    bh, bw = int(h * cut), int(w * cut)
+    cy = int(torch.randint(0, h, (1,), generator=generator))
+    cx = int(torch.randint(0, w, (1,), generator=generator))
+    top, bottom = max(cy - bh // 2, 0), min(cy + bh // 2, h)
+    left, right = max(cx - bw // 2, 0), min(cx + bw // 2, w)
+    mixed = x.clone()
+    mixed[:, :, top:bottom, left:right] = x[partner, :, top:bottom, left:right]
+    lam = 1.0 - (bottom - top) * (right - left) / (h * w)
+    return mixed, partner, lam

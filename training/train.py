@@ -32,7 +32,7 @@ from core.labels import LABELS, NUM_CLASSES
 from core.model import count_parameters, create_model, pick_device
 from core.preprocess import normalize, to_unit_float
 from core.weights import WeightsError, load_state_dict
-from training.augment import AugmentConfig, augment_batch
+from training.augment import AugmentConfig, augment_batch, mix_batch
 from training.config import TrainConfig, parse_config
 from training.data import load_fer2013, stratified_split
 from training.metrics import accuracy, macro_f1
@@ -59,11 +59,11 @@ def learning_rate(step: int, total_steps: int, warmup_steps: int, cfg: TrainConf
 
 
 def stage_augment(cfg: TrainConfig, epoch: int) -> AugmentConfig:
-    """Stage 1 uses half-strength geometry and no erasing; stage 2 the full augmentation."""
+    """Stage 1 uses half-strength geometry, no erasing and no mixing; stage 2 the full augmentation."""
     if epoch >= cfg.warmup_epochs:
         return cfg.augment
     return dataclasses.replace(
-        cfg.augment, rotate_deg=cfg.augment.rotate_deg / 2, shift=cfg.augment.shift / 2, erase=0.0
+        cfg.augment, rotate_deg=cfg.augment.rotate_deg / 2, shift=cfg.augment.shift / 2, erase=0.0, mix_prob=0.0
     )
 
 
@@ -236,11 +236,16 @@ def main(argv: list[str] | None = None) -> int:
                 group["lr"] = lr
             batch = order[i * cfg.batch_size : (i + 1) * cfg.batch_size]
             x = augment_batch(to_unit_float(train_images[batch]), augment_cfg, generator)
+            x, partner, lam = mix_batch(x, augment_cfg, generator)
             x = normalize(x).contiguous(memory_format=torch.channels_last)
             y = train_labels[batch]
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-                logits = model(x)
-            loss = F.cross_entropy(logits.float(), y, weight=weights, label_smoothing=cfg.label_smoothing)
+                logits = model(x).float()
+            loss = F.cross_entropy(logits, y, weight=weights, label_smoothing=cfg.label_smoothing)
+            if lam < 1.0:
+                partner_loss = F.cross_entropy(logits, y[partner], weight=weights, label_smoothing=cfg.label_smoothing)
+                loss = lam * loss + (1.0 - lam) * partner_loss
+                y = y if lam >= 0.5 else y[partner]  # training accuracy counts the dominant label
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip > 0:
