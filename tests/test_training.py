@@ -86,6 +86,32 @@ def test_init_weights_starts_from_trained_weights(fer_zip, tmp_path, capsys):
     assert "sha256" in capsys.readouterr().err.lower()
 
 
+def test_average_with_initial_weights_is_measured_and_shippable(fer_zip, tmp_path, capsys):
+    from core.weights import DEFAULT_WEIGHTS, load_state_dict
+    from training import average, ship
+
+    warm, soup = tmp_path / "warm", tmp_path / "soup"
+    run(fer_zip, warm, "--init-weights", str(DEFAULT_WEIGHTS), "--stop-after", "1")
+    assert average.main(["--run", str(warm), "--out-dir", str(soup), "--alpha", "0.25"]) == 0
+    initial, _ = load_state_dict(DEFAULT_WEIGHTS)
+    final = torch.load(warm / "last.pt", map_location="cpu", weights_only=True)["ema"]
+    best = torch.load(soup / "best.pt", map_location="cpu", weights_only=True)
+    for key in ("conv_stem.weight", "classifier.weight", "bn1.running_var"):
+        torch.testing.assert_close(best["model"][key], 0.25 * final[key] + 0.75 * initial[key])
+    assert "averaged" in capsys.readouterr().out and 0 <= best["best"]["val_acc"] <= 1
+    # fer-ship exports it unchanged, and the card says what the weights are.
+    out = tmp_path / "soup.safetensors"
+    assert ship.main(["--run", str(soup), "--out", str(out), "--results", str(tmp_path / "res")]) == 0
+    card = json.loads(out.with_suffix(".json").read_text())["training"]
+    assert card["exported_weights"].startswith("average: 0.25") and card["val_acc"] == best["best"]["val_acc"]
+    # Never overwrites, and refuses when the starting weights are no longer the run's parent.
+    assert average.main(["--run", str(warm), "--out-dir", str(soup)]) == 2
+    parent = json.loads((warm / "init_card.json").read_text())
+    (warm / "init_card.json").write_text(json.dumps({**parent, "sha256": "0" * 64}))
+    assert average.main(["--run", str(warm), "--out-dir", str(tmp_path / "other")]) == 2
+    assert "no longer" in capsys.readouterr().err
+
+
 def test_refuses_to_overwrite_a_run(fer_zip, tmp_path):
     run(fer_zip, tmp_path / "run", "--stop-after", "1")
     assert main(["--data", str(fer_zip), "--out-dir", str(tmp_path / "run"), *FAST]) == 2
