@@ -103,7 +103,10 @@ def test_average_with_initial_weights_is_measured_and_shippable(fer_zip, tmp_pat
     out = tmp_path / "soup.safetensors"
     assert ship.main(["--run", str(soup), "--out", str(out), "--results", str(tmp_path / "res")]) == 0
     card = json.loads(out.with_suffix(".json").read_text())["training"]
-    assert card["exported_weights"].startswith("average: 0.25") and card["val_acc"] == best["best"]["val_acc"]
+    assert (
+        card["exported_weights"].startswith("the average of 0.25 x the final ema")
+        and card["val_acc"] == best["best"]["val_acc"]
+    )
     # Never overwrites, and refuses when the starting weights are no longer the run's parent.
     assert average.main(["--run", str(warm), "--out-dir", str(soup)]) == 2
     parent = json.loads((warm / "init_card.json").read_text())

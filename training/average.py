@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     best = {
         "val_acc": scores["averaged"]["acc"], "val_macro_f1": scores["averaged"]["macro_f1"],
         "epoch": len(checkpoint["history"]),
-        "weights": f"average: {args.alpha:g} x final {kind} + {1 - args.alpha:g} x initial weights",
+        "weights": f"the average of {args.alpha:g} x the final {kind} weights and {1 - args.alpha:g} x the starting weights",
     }  # fmt: skip
     torch.save(
         {"config": cfg.to_dict(), "labels": LABELS, "best": best, "history": checkpoint["history"], "model": averaged},

@@ -115,6 +115,11 @@ def format_markdown(metrics: dict, card: dict) -> str:
     )
     size = card.get("network_size", INPUT_SIZE)
     resolution = f"{INPUT_SIZE} px" + ("" if size == INPUT_SIZE else f" faces upsampled to {size} px inside the model")
+    weights, val = training.get("exported_weights", "?"), pct(training.get("val_acc", 0))
+    if weights in ("ema", "raw"):
+        exported = f"best epoch {training.get('best_epoch', '?')} by validation accuracy ({val}%, {weights} weights)"
+    else:  # e.g. fer-average's weight average
+        exported = f"exported weights: {weights} after epoch {training.get('best_epoch', '?')} (validation {val}%)"
     names = {"none": "no TTA", "flip": "flip TTA", "tencrop": "ten-crop TTA"}
     lines = [
         "| Model | Params | All 7,178 | PublicTest | PrivateTest | Macro-F1 (all) |",
@@ -146,8 +151,7 @@ def format_markdown(metrics: dict, card: dict) -> str:
         f"; batch {config.get('batch_size', '?')}, AdamW wd {config.get('weight_decay', '?')}, "
         f"label smoothing {config.get('label_smoothing', '?')}, class weights clipped to "
         f"{list(config.get('class_weight_clip', []))}, dropout {config.get('drop_rate', '?')}; "
-        f"best epoch {training.get('best_epoch', '?')} by validation accuracy "
-        f"({pct(training.get('val_acc', 0))}%, {training.get('exported_weights', '?')} weights).",
+        f"{exported}.",
     ]
     return "\n".join(lines)
 
