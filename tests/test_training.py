@@ -193,8 +193,14 @@ def test_cutmix_pastes_one_box_whose_area_is_one_minus_lam():
         assert 0.0 <= lam <= 1.0
 
 
-def test_missing_data_argument(monkeypatch, capsys):
+def test_missing_data_argument(monkeypatch, capsys, tmp_path):
     monkeypatch.delenv("FER2013_PATH", raising=False)
     assert main(["--data", ""]) == 2
     assert "FER2013_PATH" in capsys.readouterr().err
+    # A wrong path or a file that is not FER-2013: one clear line, no traceback.
+    assert main(["--data", str(tmp_path / "missing.zip"), "--out-dir", str(tmp_path / "a")]) == 2
+    assert "not found" in capsys.readouterr().err
+    (tmp_path / "notes.txt").write_text("not a data set")
+    assert main(["--data", str(tmp_path / "notes.txt"), "--out-dir", str(tmp_path / "b")]) == 2
+    assert "not a folder, .zip or .csv" in capsys.readouterr().err
     os.environ.pop("FER_NOTHING", None)

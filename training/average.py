@@ -23,7 +23,7 @@ from core.labels import LABELS
 from core.model import create_model
 from core.weights import WeightsError, load_state_dict
 from training.config import TrainConfig
-from training.data import load_fer2013, stratified_split
+from training.data import DatasetLayoutError, load_fer2013, stratified_split
 from training.train import validate
 
 
@@ -71,7 +71,11 @@ def main(argv: list[str] | None = None) -> int:
     final = checkpoint["ema"] if checkpoint.get("ema") is not None else checkpoint["model"]
     averaged = average_states(final, initial, args.alpha)
 
-    data = load_fer2013(args.data or cfg.data).train
+    try:
+        data = load_fer2013(args.data or cfg.data).train
+    except (FileNotFoundError, DatasetLayoutError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     _, val_index = stratified_split(data.labels, cfg.val_fraction, cfg.seed)
     images, labels = torch.from_numpy(data.images[val_index]), torch.from_numpy(data.labels[val_index])
     model = create_model(network_size=cfg.network_size).eval()

@@ -34,7 +34,7 @@ from core.preprocess import normalize, to_unit_float
 from core.weights import WeightsError, load_state_dict
 from training.augment import AugmentConfig, augment_batch, mix_batch
 from training.config import TrainConfig, parse_config
-from training.data import load_fer2013, stratified_split
+from training.data import DatasetLayoutError, load_fer2013, stratified_split
 from training.metrics import accuracy, macro_f1
 
 HISTORY_FIELDS = [
@@ -169,7 +169,11 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(cfg.seed)
 
     # Data: the whole set lives on the device as uint8; batches are sliced from it.
-    data = load_fer2013(cfg.data).train
+    try:
+        data = load_fer2013(cfg.data).train
+    except (FileNotFoundError, DatasetLayoutError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     train_index, val_index = stratified_split(data.labels, cfg.val_fraction, cfg.seed)
     (out_dir / "split.json").write_text(
         json.dumps({"seed": cfg.seed, "val_fraction": cfg.val_fraction,
