@@ -96,10 +96,9 @@ def mix_batch(
     ``lam`` is 1.0 (and ``x`` is returned as is) when the batch is not mixed.
     """
     n, _, h, w = x.shape
-    identity = torch.arange(n, device=x.device)
-    alphas = [a for a in (cfg.mixup_alpha, cfg.cutmix_alpha) if a > 0]
-    if not alphas or cfg.mix_prob <= 0 or torch.rand(1, generator=generator).item() >= cfg.mix_prob:
-        return x, identity, 1.0
+    enabled = cfg.mix_prob > 0 and (cfg.mixup_alpha > 0 or cfg.cutmix_alpha > 0)
+    if not enabled or torch.rand(1, generator=generator).item() >= cfg.mix_prob:
+        return x, torch.arange(n, device=x.device), 1.0
     use_cutmix = cfg.cutmix_alpha > 0 and (cfg.mixup_alpha <= 0 or torch.rand(1, generator=generator).item() < 0.5)
     alpha = cfg.cutmix_alpha if use_cutmix else cfg.mixup_alpha
     # torch has no seeded Beta sampler: seed numpy from our generator so a resumed run replays it.

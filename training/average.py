@@ -24,7 +24,7 @@ from core.model import create_model
 from core.weights import WeightsError, load_state_dict
 from training.config import TrainConfig
 from training.data import DatasetLayoutError, load_fer2013, stratified_split
-from training.train import validate
+from training.train import atomic_save, validate
 
 
 def average_states(final: dict, initial: dict, alpha: float) -> dict:
@@ -68,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     if card.get("sha256") != parent.get("sha256"):
         print(f"error: {cfg.init_weights} is no longer the file {run} started from (sha256 differs)", file=sys.stderr)
         return 2
-    final = checkpoint["ema"] if checkpoint.get("ema") is not None else checkpoint["model"]
+    kind = "ema" if checkpoint.get("ema") is not None else "raw"
+    final = checkpoint["ema"] if kind == "ema" else checkpoint["model"]
     averaged = average_states(final, initial, args.alpha)
 
     try:
@@ -89,13 +90,13 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("config.json", "split.json", "history.csv", "history.json", "init_card.json"):
         if (run / name).exists():
             shutil.copy2(run / name, out_dir / name)
-    kind = "ema" if checkpoint.get("ema") is not None else "raw"
     best = {
         "val_acc": scores["averaged"]["acc"], "val_macro_f1": scores["averaged"]["macro_f1"],
         "epoch": len(checkpoint["history"]),
         "weights": f"the average of {args.alpha:g} x the final {kind} weights and {1 - args.alpha:g} x the starting weights",
     }  # fmt: skip
-    torch.save(
+    # Atomic, as the trainer writes it: a kill never leaves a truncated best.pt that blocks a rerun.
+    atomic_save(
         {"config": cfg.to_dict(), "labels": LABELS, "best": best, "history": checkpoint["history"], "model": averaged},
         out_dir / "best.pt",
     )
