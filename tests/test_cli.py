@@ -94,3 +94,17 @@ def test_detection_benchmark_counts_pasted_faces(fer_zip, capsys):
     assert "4 composites, 7 faces;" in out  # 1 + 2 + 3 + 1 faces
     recalls = re.findall(r"recall ([\d.]+)% \(\d+/7\).*ms per photo", out)
     assert len(recalls) == 2 and all(0 <= float(r) <= 100 for r in recalls)
+
+
+@pytest.mark.parametrize("command", ["evaluate", "benchmark"])
+def test_data_set_errors_are_one_line(command, tmp_path, capsys):
+    from training import benchmark
+
+    main = {"evaluate": evaluate.main, "benchmark": benchmark.main}[command]
+    extra = ["--out", str(tmp_path / "out")] if command == "evaluate" else ["--skip-training"]
+    assert main(["--data", str(tmp_path / "missing.zip"), *extra]) == 2
+    assert "not found" in capsys.readouterr().err
+    (tmp_path / "notes.txt").write_text("not a data set")
+    assert main(["--data", str(tmp_path / "notes.txt"), *extra]) == 2
+    assert "not a folder, .zip or .csv" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()  # nothing written for a run that could not start

@@ -28,7 +28,7 @@ def final_weights(out: Path) -> dict:
     return torch.load(out / "last.pt", map_location="cpu", weights_only=True)["model"]
 
 
-def test_interrupted_run_resumes_exactly(fer_zip, tmp_path):
+def test_interrupted_run_resumes_exactly(fer_zip, tmp_path, monkeypatch):
     # Mixing on (from epoch 2, after the warm-up) so the resume must also replay its random draws.
     mixing = ["--augment.mix-prob", "1", "--augment.mixup-alpha", "0.4", "--augment.cutmix-alpha", "1"]
     run(fer_zip, tmp_path / "straight", *mixing)
@@ -37,7 +37,9 @@ def test_interrupted_run_resumes_exactly(fer_zip, tmp_path):
     assert len(history) == 1 and history[0]["stage"] == "warmup"
     (tmp_path / "resumed" / "best.pt.tmp").write_bytes(b"half-written by a killed save")
     (tmp_path / "resumed" / "notes.tmp").write_text("the user's own file")
-    run(fer_zip, tmp_path / "resumed", "--resume")
+    # The run remembers its data set: --resume needs neither --data nor FER2013_PATH.
+    monkeypatch.delenv("FER2013_PATH", raising=False)
+    assert main(["--out-dir", str(tmp_path / "resumed"), "--resume", *FAST]) == 0
     assert not (tmp_path / "resumed" / "best.pt.tmp").exists()  # the killed save's leftover is gone
     assert (tmp_path / "resumed" / "notes.tmp").read_text() == "the user's own file"
     a, b = final_weights(tmp_path / "straight"), final_weights(tmp_path / "resumed")

@@ -23,7 +23,7 @@ from core.labels import LABELS
 from core.model import create_model
 from core.weights import WeightsError, load_state_dict
 from training.config import TrainConfig
-from training.data import DatasetLayoutError, load_fer2013, stratified_split
+from training.data import load_fer2013_or_report, stratified_split
 from training.train import atomic_save, validate
 
 
@@ -72,11 +72,10 @@ def main(argv: list[str] | None = None) -> int:
     final = checkpoint["ema"] if kind == "ema" else checkpoint["model"]
     averaged = average_states(final, initial, args.alpha)
 
-    try:
-        data = load_fer2013(args.data or cfg.data).train
-    except (FileNotFoundError, DatasetLayoutError) as error:
-        print(f"error: {error}", file=sys.stderr)
+    fer = load_fer2013_or_report(args.data or cfg.data)
+    if fer is None:
         return 2
+    data = fer.train
     _, val_index = stratified_split(data.labels, cfg.val_fraction, cfg.seed)
     images, labels = torch.from_numpy(data.images[val_index]), torch.from_numpy(data.labels[val_index])
     model = create_model(network_size=cfg.network_size).eval()

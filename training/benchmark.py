@@ -35,6 +35,7 @@ from core.model import create_model
 from core.preprocess import INPUT_SIZE, normalize, preprocess, to_unit_float
 from core.weights import DEFAULT_WEIGHTS
 from training.augment import AugmentConfig, augment_batch
+from training.data import load_fer2013, load_fer2013_or_report
 
 BACKENDS = ("torch", "torch-jit", "onnx", "onnx-int8")
 
@@ -100,7 +101,6 @@ def quantize_int8(data_path: str | None) -> Path:
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
     from core.onnx_backend import onnx_path_for
-    from training.data import load_fer2013
 
     source = onnx_path_for(DEFAULT_WEIGHTS)
     if not source.exists():
@@ -162,8 +162,6 @@ def measure_backend(backend: str, seconds: float, repeats: int, data_path: str |
         "model_mb": size / 1e6,
     }
     if data_path:
-        from training.data import load_fer2013
-
         test = load_fer2013(data_path).test
         x = preprocess(test.images)
         predicted = torch.cat([forward(x[i : i + 256]).float() for i in range(0, len(x), 256)]).argmax(1).numpy()
@@ -189,6 +187,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.one_backend:
         print(json.dumps(measure_backend(args.one_backend, args.seconds, args.repeats, args.data)))
         return 0
+    # Check the data set (and fill its cache) before minutes of measurements, not in each child.
+    if args.data and load_fer2013_or_report(args.data) is None:
+        return 2
     torch.set_num_threads(os.cpu_count() or 1)
     results: dict = {
         "cpu": platform.processor() or platform.machine(),

@@ -15,6 +15,7 @@ import csv
 import hashlib
 import io
 import os
+import sys
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -225,6 +226,16 @@ def load_fer2013(path: str | os.PathLike, cache: bool = True) -> FerData:
         np.savez(temporary, images=data.images, labels=data.labels, usage=data.usage, names=data.names)
         os.replace(temporary, cache_file)
     return data
+
+
+def load_fer2013_or_report(path: str | os.PathLike) -> FerData | None:
+    """``load_fer2013`` for command-line tools: a missing or unreadable data set prints one
+    ``error:`` line to stderr and returns None (the tool then exits with status 2)."""
+    try:
+        return load_fer2013(path)
+    except (FileNotFoundError, DatasetLayoutError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return None
 
 
 def stratified_split(labels: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -27,7 +27,7 @@ from core.labels import LABELS, NUM_CLASSES
 from core.preprocess import INPUT_SIZE
 from core.tta import TTA_MODES
 from core.weights import DEFAULT_WEIGHTS, write_card
-from training.data import DatasetLayoutError, load_fer2013, stratified_split
+from training.data import load_fer2013_or_report, stratified_split
 from training.metrics import accuracy, confusion_matrix, per_class_scores
 from training.ship import RESULTS_DIR
 
@@ -182,10 +182,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     classifier = EmotionClassifier.load(args.weights)
-    try:
-        data = load_fer2013(args.data)
-    except (FileNotFoundError, DatasetLayoutError) as error:
-        print(f"error: {error}", file=sys.stderr)
+    data = load_fer2013_or_report(args.data)
+    if data is None:
         return 2
     test = data.test
     # Validation split (same seeded split as training) for temperature scaling in the dashboard.

@@ -34,7 +34,7 @@ from core.preprocess import normalize, to_unit_float
 from core.weights import WeightsError, load_state_dict
 from training.augment import AugmentConfig, augment_batch, mix_batch
 from training.config import TrainConfig, parse_config
-from training.data import DatasetLayoutError, load_fer2013, stratified_split
+from training.data import load_fer2013_or_report, stratified_split
 from training.metrics import accuracy, macro_f1
 
 HISTORY_FIELDS = [
@@ -140,9 +140,6 @@ def write_history(history: list[dict], out_dir: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     cfg, args = parse_config(argv)
-    if not cfg.data:
-        print("error: pass --data PATH (FER-2013 folder, .zip or fer2013.csv) or set FER2013_PATH", file=sys.stderr)
-        return 2
     out_dir = Path(cfg.out_dir)
     last_path = out_dir / "last.pt"
     checkpoint = None
@@ -161,6 +158,9 @@ def main(argv: list[str] | None = None) -> int:
     elif last_path.exists():
         print(f"error: {last_path} exists; pass --resume to continue it or choose another --out-dir", file=sys.stderr)
         return 2
+    if not cfg.data:  # checked after --resume, which carries the run's own data path
+        print("error: pass --data PATH (FER-2013 folder, .zip or fer2013.csv) or set FER2013_PATH", file=sys.stderr)
+        return 2
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
 
@@ -169,11 +169,10 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(cfg.seed)
 
     # Data: the whole set lives on the device as uint8; batches are sliced from it.
-    try:
-        data = load_fer2013(cfg.data).train
-    except (FileNotFoundError, DatasetLayoutError) as error:
-        print(f"error: {error}", file=sys.stderr)
+    fer = load_fer2013_or_report(cfg.data)
+    if fer is None:
         return 2
+    data = fer.train
     train_index, val_index = stratified_split(data.labels, cfg.val_fraction, cfg.seed)
     (out_dir / "split.json").write_text(
         json.dumps({"seed": cfg.seed, "val_fraction": cfg.val_fraction,
