@@ -108,3 +108,15 @@ def test_data_set_errors_are_one_line(command, tmp_path, capsys):
     assert main(["--data", str(tmp_path / "notes.txt"), *extra]) == 2
     assert "not a folder, .zip or .csv" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()  # nothing written for a run that could not start
+
+
+def test_model_card_text_describes_an_swa_run():
+    from training.ship import RESULTS_DIR
+
+    metrics = json.loads((RESULTS_DIR / "metrics.json").read_text())
+    card = json.loads(card_path_for(DEFAULT_WEIGHTS).read_text())
+    card["training"]["config"] |= {"swa_start": 31, "swa_lr": 0.0002}
+    card["training"]["exported_weights"] = "the SWA average of the weights at the end of epochs 31-40"
+    text = evaluate.format_markdown(metrics["test"], card)
+    assert "peak lr 0.001 (SWA from epoch 31 at lr 0.0002)" in text
+    assert "exported weights: the SWA average of the weights at the end of epochs 31-40 after epoch" in text

@@ -60,6 +60,25 @@ def test_interrupted_run_resumes_exactly(fer_zip, tmp_path, monkeypatch):
     assert all(name.startswith("Training") for name in split["train"] + split["val"])
 
 
+def test_swa_averages_epoch_end_weights_across_a_resume(fer_zip, tmp_path):
+    swa = ["--epochs", "3", "--swa-start", "2", "--swa-lr", "5e-4", "--threads", "1"]
+    run(fer_zip, tmp_path / "swa", "--stop-after", "2", *swa)
+    second = torch.load(tmp_path / "swa" / "last.pt", map_location="cpu", weights_only=True)
+    assert second["swa_count"] == 1
+    torch.testing.assert_close(second["swa"], second["model"])  # one snapshot: epoch 2's weights
+    assert main(["--out-dir", str(tmp_path / "swa"), "--resume"]) == 0
+    third = torch.load(tmp_path / "swa" / "last.pt", map_location="cpu", weights_only=True)
+    assert third["swa_count"] == 2
+    for key, value in third["swa"].items():
+        if value.is_floating_point():
+            torch.testing.assert_close(value, (second["model"][key] + third["model"][key]) / 2, msg=key)
+    history = json.loads((tmp_path / "swa" / "history.json").read_text())
+    assert [row["lr"] for row in history][1:] == [5e-4, 5e-4]  # constant while averaging
+    assert history[0]["val_acc_swa"] is None and all(0 <= row["val_acc_swa"] <= 1 for row in history[1:])
+    best = torch.load(tmp_path / "swa" / "best.pt", map_location="cpu", weights_only=True)["best"]
+    assert best["weights"] in ("raw", "ema") or best["weights"].startswith("the SWA average of the weights")
+
+
 def test_init_weights_starts_from_trained_weights(fer_zip, tmp_path, capsys):
     from core.weights import DEFAULT_WEIGHTS, load_state_dict
 

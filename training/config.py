@@ -36,6 +36,8 @@ class TrainConfig:
     class_weight_clip: tuple[float, float] = (0.5, 2.0)  # inverse-frequency weights, clipped
     grad_clip: float = 5.0  # max global grad norm; 0 disables
     ema_decay: float = 0.999  # EMA of weights (0 disables); validated and exported if better
+    swa_start: int = 0  # SWA: from this epoch on, also average the weights at each epoch's end (0 disables)
+    swa_lr: float = 0.0  # constant learning rate while averaging (0 keeps the cosine schedule)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     # runtime
     device: str = "auto"  # auto | cpu | cuda

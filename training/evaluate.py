@@ -105,7 +105,14 @@ def format_markdown(metrics: dict, card: dict) -> str:
     # The chain of runs behind the weights: from scratch, then any warm restarts.
     runs, node = [], training
     while node:
-        runs.insert(0, (node.get("epochs_trained", "?"), node.get("config", {}).get("lr", "?")))
+        run_config = node.get("config", {})
+        swa = (
+            f" (SWA from epoch {run_config['swa_start']}"
+            + (f" at lr {run_config['swa_lr']})" if run_config.get("swa_lr") else ")")
+            if run_config.get("swa_start")
+            else ""
+        )
+        runs.insert(0, (node.get("epochs_trained", "?"), f"{run_config.get('lr', '?')}{swa}"))
         node = node.get("initialised_from", {}).get("training")
     restart = (
         f": {runs[0][0]} from scratch at peak lr {runs[0][1]}, then warm restarts of "
@@ -118,7 +125,7 @@ def format_markdown(metrics: dict, card: dict) -> str:
     weights, val = training.get("exported_weights", "?"), pct(training.get("val_acc", 0))
     if weights in ("ema", "raw"):
         exported = f"best epoch {training.get('best_epoch', '?')} by validation accuracy ({val}%, {weights} weights)"
-    else:  # e.g. fer-average's weight average
+    else:  # e.g. fer-average's weight average or the trainer's SWA average
         exported = f"exported weights: {weights} after epoch {training.get('best_epoch', '?')} (validation {val}%)"
     names = {"none": "no TTA", "flip": "flip TTA", "tencrop": "ten-crop TTA"}
     lines = [

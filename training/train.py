@@ -39,7 +39,7 @@ from training.metrics import accuracy, macro_f1
 
 HISTORY_FIELDS = [
     "epoch", "stage", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "val_macro_f1",
-    "val_acc_raw", "val_macro_f1_raw", "seconds", "images_per_second",
+    "val_acc_raw", "val_macro_f1_raw", "val_acc_swa", "val_macro_f1_swa", "seconds", "images_per_second",
 ]  # fmt: skip
 
 
@@ -50,12 +50,33 @@ def class_weights(labels: np.ndarray, clip: tuple[float, float]) -> torch.Tensor
     return torch.tensor(np.clip(weights, *clip), dtype=torch.float32)
 
 
-def learning_rate(step: int, total_steps: int, warmup_steps: int, cfg: TrainConfig) -> float:
-    """Stage 1: linear ramp to cfg.lr; stage 2: cosine decay to cfg.min_lr."""
+def learning_rate(step: int, total_steps: int, warmup_steps: int, cfg: TrainConfig, epoch: int = 0) -> float:
+    """Stage 1: linear ramp to cfg.lr; stage 2: cosine decay to cfg.min_lr (or cfg.swa_lr, constant,
+    once SWA has started)."""
+    if swa_active(cfg, epoch) and cfg.swa_lr > 0:
+        return cfg.swa_lr
     if step < warmup_steps:
         return cfg.lr * (0.01 + 0.99 * step / max(1, warmup_steps))
     progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
     return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def swa_active(cfg: TrainConfig, epoch: int) -> bool:
+    """Whether the (0-based) epoch is averaged into the SWA weights."""
+    return cfg.swa_start > 0 and epoch + 1 >= cfg.swa_start
+
+
+@torch.no_grad()
+def update_swa(swa: dict | None, model: torch.nn.Module, count: int) -> dict:
+    """Running uniform mean of the model's float tensors (weights and BatchNorm statistics) over
+    ``count + 1`` snapshots; integer counters are taken from the newest."""
+    state = {key: value.detach().clone() for key, value in model.state_dict().items()}
+    if swa is None:
+        return state
+    for key, value in state.items():
+        if value.is_floating_point():
+            value.sub_(swa[key]).div_(count + 1).add_(swa[key])  # swa + (new - swa) / (n + 1)
+    return state
 
 
 def stage_augment(cfg: TrainConfig, epoch: int) -> AugmentConfig:
@@ -193,6 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     steps_per_epoch = math.ceil(len(train_index) / cfg.batch_size)
     total_steps, warmup_steps = cfg.epochs * steps_per_epoch, cfg.warmup_epochs * steps_per_epoch
     start_epoch, history, best = 0, [], {"val_acc": -1.0}
+    swa, swa_count = None, 0  # averaged weights and how many epochs they hold
     if cfg.init_weights and checkpoint is None:
         # Checksum-verified safetensors, so a lost run can continue from the shipped model.
         try:
@@ -214,6 +236,8 @@ def main(argv: list[str] | None = None) -> int:
         generator.set_state(checkpoint["generator"])
         torch.set_rng_state(checkpoint["torch_rng"])
         start_epoch, history, best = checkpoint["epoch"] + 1, checkpoint["history"], checkpoint["best"]
+        swa, swa_count = checkpoint.get("swa"), checkpoint.get("swa_count", 0)
+        swa = {key: value.to(device) for key, value in swa.items()} if swa is not None else None
         print(f"resumed from {last_path} after epoch {start_epoch}", flush=True)
     print(
         f"EfficientNet-B2 {count_parameters(model) / 1e6:.2f}M params | {device} | "
@@ -234,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
                    mininterval=0.5 if interactive else 60, dynamic_ncols=True)  # fmt: skip
         for i in bar:
             step = epoch * steps_per_epoch + i
-            lr = learning_rate(step, total_steps, warmup_steps, cfg)
+            lr = learning_rate(step, total_steps, warmup_steps, cfg, epoch)
             for group in optimizer.param_groups:
                 group["lr"] = lr
             batch = order[i * cfg.batch_size : (i + 1) * cfg.batch_size]
@@ -267,19 +291,34 @@ def main(argv: list[str] | None = None) -> int:
 
         raw = validate(model, val_images, val_labels, cfg, device)
         smooth = validate(ema, val_images, val_labels, cfg, device) if ema is not None else raw
-        use_ema = ema is not None and smooth["acc"] >= raw["acc"]
-        chosen = smooth if use_ema else raw
+        candidates = {"raw": (raw, model)}
+        if ema is not None:
+            candidates["ema"] = (smooth, ema)
+        averaged = None
+        if swa_active(cfg, epoch):
+            swa, swa_count = update_swa(swa, model, swa_count), swa_count + 1
+            swa_model = copy.deepcopy(model)
+            swa_model.load_state_dict(swa)
+            averaged = validate(swa_model, val_images, val_labels, cfg, device)
+            candidates["swa"] = (averaged, swa_model)
+        # The most accurate of the raw, EMA and SWA weights (ties go to the smoother weights).
+        kind = max(reversed(list(candidates)), key=lambda name: candidates[name][0]["acc"])
+        chosen, chosen_model = candidates[kind]
         row = {
             "epoch": epoch + 1, "stage": stage, "lr": lr,
             "train_loss": loss_sum / seen, "train_acc": correct / seen,
             "val_loss": chosen["loss"], "val_acc": chosen["acc"], "val_macro_f1": chosen["macro_f1"],
             "val_acc_raw": raw["acc"], "val_macro_f1_raw": raw["macro_f1"],
+            "val_acc_swa": averaged["acc"] if averaged else None,
+            "val_macro_f1_swa": averaged["macro_f1"] if averaged else None,
             "seconds": time.time() - started, "images_per_second": seen / train_seconds,
         }  # fmt: skip
         history.append(row)
         print(
             f"epoch {epoch + 1}/{cfg.epochs} {stage} | train loss {row['train_loss']:.4f} acc {row['train_acc']:.4f} | "
-            f"val acc {raw['acc']:.4f} (ema {smooth['acc']:.4f}) f1 {chosen['macro_f1']:.4f} | "
+            f"val acc {raw['acc']:.4f} (ema {smooth['acc']:.4f}"
+            + (f", swa {averaged['acc']:.4f}" if averaged else "")
+            + f") f1 {chosen['macro_f1']:.4f} | "
             f"{row['seconds']:.0f}s {row['images_per_second']:.0f} img/s",
             flush=True,
         )
@@ -287,13 +326,14 @@ def main(argv: list[str] | None = None) -> int:
             "config": cfg.to_dict(), "labels": LABELS, "epoch": epoch, "history": history,
             "model": model.state_dict(), "ema": ema.state_dict() if ema is not None else None,
             "optimizer": optimizer.state_dict(), "generator": generator.get_state(),
-            "torch_rng": torch.get_rng_state(), "best": best,
+            "torch_rng": torch.get_rng_state(), "best": best, "swa": swa, "swa_count": swa_count,
         }  # fmt: skip
         if chosen["acc"] > best["val_acc"]:
             best = {"val_acc": chosen["acc"], "val_macro_f1": chosen["macro_f1"], "epoch": epoch + 1,
-                    "weights": "ema" if use_ema else "raw"}  # fmt: skip
+                    "weights": kind if kind != "swa" else
+                    f"the SWA average of the weights at the end of epochs {epoch + 2 - swa_count}-{epoch + 1}"}  # fmt: skip
             state["best"] = best
-            export_state = (ema if use_ema else model).state_dict()
+            export_state = chosen_model.state_dict()
             atomic_save({"config": cfg.to_dict(), "labels": LABELS, "best": best, "history": history,
                          "model": export_state}, out_dir / "best.pt")  # fmt: skip
         write_history(history, out_dir)  # first, so a visible last.pt always has its history beside it
