@@ -60,9 +60,11 @@ def test_interrupted_run_resumes_exactly(fer_zip, tmp_path, monkeypatch):
     assert all(name.startswith("Training") for name in split["train"] + split["val"])
 
 
-def test_swa_averages_epoch_end_weights_across_a_resume(fer_zip, tmp_path):
-    swa = ["--epochs", "3", "--swa-start", "2", "--swa-lr", "5e-4", "--threads", "1"]
-    run(fer_zip, tmp_path / "swa", "--stop-after", "2", *swa)
+def test_swa_tail_added_on_resume_averages_epoch_end_weights(fer_zip, tmp_path):
+    run(fer_zip, tmp_path / "swa", "--epochs", "3", "--threads", "1", "--stop-after", "1")  # plain cosine run
+    # A resume may switch SWA on for the rest of the run; the run's config keeps it from then on.
+    swa_tail = ["--swa-start", "2", "--swa-lr", "5e-4", "--stop-after", "1"]
+    assert main(["--out-dir", str(tmp_path / "swa"), "--resume", *swa_tail]) == 0
     second = torch.load(tmp_path / "swa" / "last.pt", map_location="cpu", weights_only=True)
     assert second["swa_count"] == 1
     torch.testing.assert_close(second["swa"], second["model"])  # one snapshot: epoch 2's weights
@@ -132,6 +134,8 @@ def test_average_with_initial_weights_is_measured_and_shippable(fer_zip, tmp_pat
     )
     # Never overwrites, and refuses when the starting weights are no longer the run's parent.
     assert average.main(["--run", str(warm), "--out-dir", str(soup)]) == 2
+    assert average.main(["--run", str(warm), "--out-dir", str(tmp_path / "other"), "--final", "swa"]) == 2
+    assert "no SWA weights" in capsys.readouterr().err
     parent = json.loads((warm / "init_card.json").read_text())
     (warm / "init_card.json").write_text(json.dumps({**parent, "sha256": "0" * 64}))
     assert average.main(["--run", str(warm), "--out-dir", str(tmp_path / "other")]) == 2

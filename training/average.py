@@ -40,6 +40,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run", required=True, help="run folder started with --init-weights (holds last.pt)")
     parser.add_argument("--out-dir", required=True, help="new run folder for the averaged model")
     parser.add_argument("--alpha", type=float, default=0.5, help="weight of the run's final weights (0-1]")
+    parser.add_argument(
+        "--final",
+        choices=("ema", "swa", "raw"),
+        default="ema",
+        help="which of the run's final weights to average (ema falls back to raw without EMA)",
+    )
     parser.add_argument("--data", default="", help="FER-2013 path (default: the one the run used)")
     args = parser.parse_args(argv)
 
@@ -68,8 +74,11 @@ def main(argv: list[str] | None = None) -> int:
     if card.get("sha256") != parent.get("sha256"):
         print(f"error: {cfg.init_weights} is no longer the file {run} started from (sha256 differs)", file=sys.stderr)
         return 2
-    kind = "ema" if checkpoint.get("ema") is not None else "raw"
-    final = checkpoint["ema"] if kind == "ema" else checkpoint["model"]
+    kind = "raw" if args.final == "ema" and checkpoint.get("ema") is None else args.final
+    if kind == "swa" and checkpoint.get("swa") is None:
+        print(f"error: {run} has no SWA weights (train with --swa-start)", file=sys.stderr)
+        return 2
+    final = checkpoint["model" if kind == "raw" else kind]
     averaged = average_states(final, initial, args.alpha)
 
     fer = load_fer2013_or_report(args.data or cfg.data)

@@ -173,8 +173,11 @@ def main(argv: list[str] | None = None) -> int:
         # A kill during a save leaves our own half-written temporary file behind: drop it.
         for name in ATOMIC_FILES:
             temporary_path(out_dir / name).unlink(missing_ok=True)
-        # The run keeps its own config; only the device (and an explicit --epochs) may change.
-        overrides = {"device": cfg.device} | ({"epochs": args.epochs} if args.epochs else {})
+        # The run keeps its own config; only the device, an explicit --epochs and the SWA tail may
+        # change (so a finished cosine run can be extended by an SWA phase).
+        overrides = {"device": cfg.device} | {
+            name: getattr(args, name) for name in ("epochs", "swa_start", "swa_lr") if getattr(args, name) is not None
+        }
         cfg = TrainConfig.from_dict({**checkpoint["config"], **overrides})
     elif last_path.exists():
         print(f"error: {last_path} exists; pass --resume to continue it or choose another --out-dir", file=sys.stderr)
