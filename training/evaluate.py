@@ -106,13 +106,11 @@ def format_markdown(metrics: dict, card: dict) -> str:
     runs, node = [], training
     while node:
         run_config = node.get("config", {})
-        swa = (
-            f" (SWA from epoch {run_config['swa_start']}"
-            + (f" at lr {run_config['swa_lr']})" if run_config.get("swa_lr") else ")")
-            if run_config.get("swa_start")
-            else ""
-        )
-        runs.insert(0, (node.get("epochs_trained", "?"), f"{run_config.get('lr', '?')}{swa}"))
+        lr = str(run_config.get("lr", "?"))
+        if run_config.get("swa_start"):
+            swa_lr = f" at lr {run_config['swa_lr']}" if run_config.get("swa_lr") else ""
+            lr += f" (SWA from epoch {run_config['swa_start']}{swa_lr})"
+        runs.insert(0, (node.get("epochs_trained", "?"), lr))
         node = node.get("initialised_from", {}).get("training")
     restart = (
         f": {runs[0][0]} from scratch at peak lr {runs[0][1]}, then warm restarts of "

@@ -66,19 +66,6 @@ def swa_active(cfg: TrainConfig, epoch: int) -> bool:
     return cfg.swa_start > 0 and epoch + 1 >= cfg.swa_start
 
 
-@torch.no_grad()
-def update_swa(swa: dict | None, model: torch.nn.Module, count: int) -> dict:
-    """Running uniform mean of the model's float tensors (weights and BatchNorm statistics) over
-    ``count + 1`` snapshots; integer counters are taken from the newest."""
-    state = {key: value.detach().clone() for key, value in model.state_dict().items()}
-    if swa is None:
-        return state
-    for key, value in state.items():
-        if value.is_floating_point():
-            value.sub_(swa[key]).div_(count + 1).add_(swa[key])  # swa + (new - swa) / (n + 1)
-    return state
-
-
 def stage_augment(cfg: TrainConfig, epoch: int) -> AugmentConfig:
     """Stage 1 uses half-strength geometry, no erasing and no mixing; stage 2 the full augmentation."""
     if epoch >= cfg.warmup_epochs:
@@ -217,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     steps_per_epoch = math.ceil(len(train_index) / cfg.batch_size)
     total_steps, warmup_steps = cfg.epochs * steps_per_epoch, cfg.warmup_epochs * steps_per_epoch
     start_epoch, history, best = 0, [], {"val_acc": -1.0}
-    swa, swa_count = None, 0  # averaged weights and how many epochs they hold
+    swa, swa_count = None, 0  # SWA model (made at its first epoch) and how many epochs it averages
     if cfg.init_weights and checkpoint is None:
         # Checksum-verified safetensors, so a lost run can continue from the shipped model.
         try:
@@ -239,8 +226,9 @@ def main(argv: list[str] | None = None) -> int:
         generator.set_state(checkpoint["generator"])
         torch.set_rng_state(checkpoint["torch_rng"])
         start_epoch, history, best = checkpoint["epoch"] + 1, checkpoint["history"], checkpoint["best"]
-        swa, swa_count = checkpoint.get("swa"), checkpoint.get("swa_count", 0)
-        swa = {key: value.to(device) for key, value in swa.items()} if swa is not None else None
+        if checkpoint.get("swa") is not None:
+            swa, swa_count = copy.deepcopy(model).eval(), checkpoint["swa_count"]
+            swa.load_state_dict(checkpoint["swa"])
         print(f"resumed from {last_path} after epoch {start_epoch}", flush=True)
     print(
         f"EfficientNet-B2 {count_parameters(model) / 1e6:.2f}M params | {device} | "
@@ -299,11 +287,12 @@ def main(argv: list[str] | None = None) -> int:
             candidates["ema"] = (smooth, ema)
         averaged = None
         if swa_active(cfg, epoch):
-            swa, swa_count = update_swa(swa, model, swa_count), swa_count + 1
-            swa_model = copy.deepcopy(model)
-            swa_model.load_state_dict(swa)
-            averaged = validate(swa_model, val_images, val_labels, cfg, device)
-            candidates["swa"] = (averaged, swa_model)
+            swa = swa if swa is not None else copy.deepcopy(model).eval()
+            # A running mean is an EMA whose decay is n / (n + 1): the first update copies the model.
+            update_ema(swa, model, swa_count / (swa_count + 1))
+            swa_count += 1
+            averaged = validate(swa, val_images, val_labels, cfg, device)
+            candidates["swa"] = (averaged, swa)
         # The most accurate of the raw, EMA and SWA weights (ties go to the smoother weights).
         kind = max(reversed(list(candidates)), key=lambda name: candidates[name][0]["acc"])
         chosen, chosen_model = candidates[kind]
@@ -329,7 +318,8 @@ def main(argv: list[str] | None = None) -> int:
             "config": cfg.to_dict(), "labels": LABELS, "epoch": epoch, "history": history,
             "model": model.state_dict(), "ema": ema.state_dict() if ema is not None else None,
             "optimizer": optimizer.state_dict(), "generator": generator.get_state(),
-            "torch_rng": torch.get_rng_state(), "best": best, "swa": swa, "swa_count": swa_count,
+            "torch_rng": torch.get_rng_state(), "best": best,
+            "swa": swa.state_dict() if swa is not None else None, "swa_count": swa_count,
         }  # fmt: skip
         if chosen["acc"] > best["val_acc"]:
             best = {"val_acc": chosen["acc"], "val_macro_f1": chosen["macro_f1"], "epoch": epoch + 1,
