@@ -142,6 +142,52 @@ def test_average_with_initial_weights_is_measured_and_shippable(fer_zip, tmp_pat
     assert "no longer" in capsys.readouterr().err
 
 
+def test_self_distillation_targets_are_the_teachers_tta_and_survive_a_resume(fer_zip, tmp_path, capsys):
+    from core import EmotionClassifier
+    from core.weights import DEFAULT_WEIGHTS
+    from training.data import load_fer2013, stratified_split
+
+    out = tmp_path / "distill"
+    teacher = ["--teacher-weights", str(DEFAULT_WEIGHTS), "--teacher-tta", "flip", "--distill-weight", "0.5"]
+    run(fer_zip, out, "--init-weights", str(DEFAULT_WEIGHTS), *teacher, "--stop-after", "1")
+    saved = torch.load(out / "teacher.pt", map_location="cpu", weights_only=True)
+    assert (
+        saved["tta"] == "flip"
+        and saved["sha256"] == json.loads(DEFAULT_WEIGHTS.with_suffix(".json").read_text())["sha256"]
+    )
+    # The targets are what the serving classifier says with the same TTA, face by face, in split order.
+    data = load_fer2013(fer_zip).train
+    train_index, _ = stratified_split(data.labels, 0.125, 42)
+    served = EmotionClassifier.load(DEFAULT_WEIGHTS, backend="torch").predict_proba(
+        data.images[train_index], tta="flip"
+    )
+    torch.testing.assert_close(saved["probabilities"], torch.as_tensor(served, dtype=torch.float32), atol=1e-4, rtol=0)
+    assert "teacher agrees with" in capsys.readouterr().out
+    # A resume reuses the stored targets rather than asking the teacher again.
+    stamp = (out / "teacher.pt").stat().st_mtime_ns
+    assert main(["--out-dir", str(out), "--resume"]) == 0
+    assert (out / "teacher.pt").stat().st_mtime_ns == stamp
+    assert len(json.loads((out / "history.json").read_text())) == 2
+    # Bad settings are refused with a message.
+    bad = ["--data", str(fer_zip), *FAST]
+    assert main([*bad, "--out-dir", str(tmp_path / "w"), *teacher[:2], "--distill-weight", "1.5"]) == 2
+    assert main([*bad, "--out-dir", str(tmp_path / "t"), *teacher[:2], "--teacher-tta", "rotate"]) == 2
+    assert main([*bad, "--out-dir", str(tmp_path / "m"), "--teacher-weights", str(tmp_path / "none.safetensors")]) == 2
+    err = capsys.readouterr().err
+    assert "[0, 1]" in err and "rotate" in err and "not found" in err
+
+
+def test_soft_cross_entropy_matches_hard_labels_for_one_hot_targets():
+    from training.distill import soft_cross_entropy
+
+    logits = torch.randn(6, 7, generator=torch.Generator().manual_seed(0))
+    labels = torch.tensor([0, 1, 2, 3, 4, 6])
+    one_hot = torch.nn.functional.one_hot(labels, 7).float()
+    torch.testing.assert_close(soft_cross_entropy(logits, one_hot), torch.nn.functional.cross_entropy(logits, labels))
+    uniform = torch.full((6, 7), 1 / 7)
+    assert soft_cross_entropy(logits, uniform) > soft_cross_entropy(logits, logits.softmax(-1))
+
+
 def test_refuses_to_overwrite_a_run(fer_zip, tmp_path):
     run(fer_zip, tmp_path / "run", "--stop-after", "1")
     assert main(["--data", str(fer_zip), "--out-dir", str(tmp_path / "run"), *FAST]) == 2

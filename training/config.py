@@ -39,6 +39,10 @@ class TrainConfig:
     swa_start: int = 0  # SWA: from this epoch on, also average the weights at each epoch's end (0 disables)
     swa_lr: float = 0.0  # constant learning rate while averaging (0 keeps the cosine schedule)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    # self-distillation (off unless teacher_weights is set): soft targets from a trained model's TTA
+    teacher_weights: str = ""  # safetensors weights whose TTA probabilities join the labels (e.g. the shipped model)
+    teacher_tta: str = "tencrop"  # none | flip | tencrop: the views the teacher averages
+    distill_weight: float = 0.5  # loss = (1 - w) x the hard-label loss + w x cross-entropy with the teacher
     # runtime
     device: str = "auto"  # auto | cpu | cuda
     out_dir: str = "runs/b2"  # checkpoints, history, split, resolved config

@@ -35,6 +35,7 @@ from core.weights import WeightsError, load_state_dict
 from training.augment import AugmentConfig, augment_batch, mix_batch
 from training.config import TrainConfig, parse_config
 from training.data import load_fer2013_or_report, stratified_split
+from training.distill import soft_cross_entropy, teacher_probabilities
 from training.metrics import accuracy, macro_f1
 
 HISTORY_FIELDS = [
@@ -116,7 +117,7 @@ def update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> No
 
 
 # Files of a run folder written through a temporary file and a rename.
-ATOMIC_FILES = ("best.pt", "last.pt", "history.json", "history.csv")
+ATOMIC_FILES = ("best.pt", "last.pt", "history.json", "history.csv", "teacher.pt")
 
 
 def temporary_path(path: Path) -> Path:
@@ -169,6 +170,9 @@ def main(argv: list[str] | None = None) -> int:
     elif last_path.exists():
         print(f"error: {last_path} exists; pass --resume to continue it or choose another --out-dir", file=sys.stderr)
         return 2
+    if cfg.teacher_weights and not 0.0 <= cfg.distill_weight <= 1.0:
+        print(f"error: --distill-weight must be in [0, 1], got {cfg.distill_weight}", file=sys.stderr)
+        return 2
     if not cfg.data:  # checked after --resume, which carries the run's own data path
         print("error: pass --data PATH (FER-2013 folder, .zip or fer2013.csv) or set FER2013_PATH", file=sys.stderr)
         return 2
@@ -193,6 +197,25 @@ def main(argv: list[str] | None = None) -> int:
     train_labels = torch.from_numpy(data.labels[train_index]).to(device)
     val_images = torch.from_numpy(data.images[val_index]).to(device)
     val_labels = torch.from_numpy(data.labels[val_index]).to(device)
+
+    teacher = None  # soft targets (N_train, 7) on the device, indexed like train_images
+    if cfg.teacher_weights:
+        teacher_path = out_dir / "teacher.pt"
+        if checkpoint is not None and teacher_path.exists():
+            # A resume reuses the run's own targets, even if the teacher file has been replaced since.
+            teacher = torch.load(teacher_path, map_location="cpu", weights_only=True)["probabilities"].to(device)
+        else:
+            print(f"teacher: {cfg.teacher_weights} with {cfg.teacher_tta} TTA on {len(train_index)} faces", flush=True)
+            try:
+                teacher, teacher_sha = teacher_probabilities(
+                    cfg.teacher_weights, train_images, cfg.teacher_tta, cfg.eval_batch_size, device
+                )
+            except (WeightsError, ValueError) as error:
+                print(f"error: --teacher-weights: {error}", file=sys.stderr)
+                return 2
+            agreement = (teacher.argmax(1) == train_labels).float().mean().item()
+            print(f"teacher agrees with {agreement:.1%} of the training labels", flush=True)
+            atomic_save({"probabilities": teacher.cpu(), "sha256": teacher_sha, "tta": cfg.teacher_tta}, teacher_path)
 
     model = create_model(drop_rate=cfg.drop_rate, drop_path_rate=cfg.drop_path_rate, network_size=cfg.network_size)
     model = model.to(device).to(memory_format=torch.channels_last)
@@ -264,6 +287,10 @@ def main(argv: list[str] | None = None) -> int:
                 partner_loss = F.cross_entropy(logits, y[partner], weight=weights, label_smoothing=cfg.label_smoothing)
                 loss = lam * loss + (1.0 - lam) * partner_loss
                 y = y if lam >= 0.5 else y[partner]  # training accuracy counts the dominant label
+            if teacher is not None:
+                target = teacher[batch]
+                target = target if lam >= 1.0 else lam * target + (1.0 - lam) * target[partner]
+                loss = (1.0 - cfg.distill_weight) * loss + cfg.distill_weight * soft_cross_entropy(logits, target)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip > 0:
