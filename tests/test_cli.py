@@ -115,8 +115,22 @@ def test_model_card_text_describes_an_swa_run():
 
     metrics = json.loads((RESULTS_DIR / "metrics.json").read_text())
     card = json.loads(card_path_for(DEFAULT_WEIGHTS).read_text())
-    card["training"]["config"] |= {"swa_start": 31, "swa_lr": 0.0002}
+    card["training"]["config"] |= {"lr": 0.001, "swa_start": 31, "swa_lr": 0.0002}
     card["training"]["exported_weights"] = "the SWA average of the weights at the end of epochs 31-40"
     text = evaluate.format_markdown(metrics["test"], card)
     assert "peak lr 0.001 (SWA from epoch 31 at lr 0.0002)" in text
     assert "exported weights: the SWA average of the weights at the end of epochs 31-40 after epoch" in text
+
+
+def test_model_card_text_describes_a_distilled_run():
+    from training.ship import RESULTS_DIR
+
+    metrics = json.loads((RESULTS_DIR / "metrics.json").read_text())
+    card = json.loads(card_path_for(DEFAULT_WEIGHTS).read_text())
+    shipped = str(DEFAULT_WEIGHTS)
+    card["training"]["config"] |= {"lr": 0.0005, "init_weights": shipped, "teacher_weights": shipped,
+                                   "teacher_tta": "tencrop", "distill_weight": 0.5, "swa_start": 0}  # fmt: skip
+    text = evaluate.format_markdown(metrics["test"], card)
+    assert "peak lr 0.0005, distilled from the weights it started from with tencrop TTA (weight 0.5)" in text
+    card["training"]["config"] |= {"teacher_weights": "other/teacher.safetensors", "teacher_tta": "flip"}
+    assert "distilled from teacher.safetensors with flip TTA" in evaluate.format_markdown(metrics["test"], card)

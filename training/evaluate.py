@@ -110,6 +110,11 @@ def format_markdown(metrics: dict, card: dict) -> str:
         if run_config.get("swa_start"):
             swa_lr = f" at lr {run_config['swa_lr']}" if run_config.get("swa_lr") else ""
             lr += f" (SWA from epoch {run_config['swa_start']}{swa_lr})"
+        if run_config.get("teacher_weights"):
+            teacher = run_config["teacher_weights"]
+            source = "the weights it started from" if teacher == run_config.get("init_weights") else Path(teacher).name
+            tta = run_config.get("teacher_tta", "tencrop")
+            lr += f", distilled from {source} with {tta} TTA (weight {run_config.get('distill_weight', 0.5)})"
         runs.insert(0, (node.get("epochs_trained", "?"), lr))
         node = node.get("initialised_from", {}).get("training")
     restart = (
