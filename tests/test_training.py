@@ -168,6 +168,10 @@ def test_self_distillation_targets_are_the_teachers_tta_and_survive_a_resume(fer
     assert main(["--out-dir", str(out), "--resume"]) == 0
     assert (out / "teacher.pt").stat().st_mtime_ns == stamp
     assert len(json.loads((out / "history.json").read_text())) == 2
+    # Without its stored targets a resume asks the teacher again, and says so.
+    (out / "teacher.pt").unlink()
+    assert main(["--out-dir", str(out), "--resume", "--epochs", "3"]) == 0
+    assert "teacher.pt is missing" in capsys.readouterr().out and (out / "teacher.pt").exists()
     # Bad settings are refused with a message.
     bad = ["--data", str(fer_zip), *FAST]
     assert main([*bad, "--out-dir", str(tmp_path / "w"), *teacher[:2], "--distill-weight", "1.5"]) == 2

@@ -205,6 +205,9 @@ def main(argv: list[str] | None = None) -> int:
             # A resume reuses the run's own targets, even if the teacher file has been replaced since.
             teacher = torch.load(teacher_path, map_location="cpu", weights_only=True)["probabilities"].to(device)
         else:
+            if checkpoint is not None:
+                print(f"warning: {teacher_path} is missing; asking {cfg.teacher_weights} again, which gives the "
+                      "run's targets only if that file has not changed since the run began", flush=True)  # fmt: skip
             print(f"teacher: {cfg.teacher_weights} with {cfg.teacher_tta} TTA on {len(train_index)} faces", flush=True)
             try:
                 teacher, teacher_sha = teacher_probabilities(
