@@ -181,17 +181,6 @@ def test_self_distillation_targets_are_the_teachers_tta_and_survive_a_resume(fer
     assert "[0, 1]" in err and "rotate" in err and "not found" in err
 
 
-def test_soft_cross_entropy_matches_hard_labels_for_one_hot_targets():
-    from training.distill import soft_cross_entropy
-
-    logits = torch.randn(6, 7, generator=torch.Generator().manual_seed(0))
-    labels = torch.tensor([0, 1, 2, 3, 4, 6])
-    one_hot = torch.nn.functional.one_hot(labels, 7).float()
-    torch.testing.assert_close(soft_cross_entropy(logits, one_hot), torch.nn.functional.cross_entropy(logits, labels))
-    uniform = torch.full((6, 7), 1 / 7)
-    assert soft_cross_entropy(logits, uniform) > soft_cross_entropy(logits, logits.softmax(-1))
-
-
 def test_refuses_to_overwrite_a_run(fer_zip, tmp_path):
     run(fer_zip, tmp_path / "run", "--stop-after", "1")
     assert main(["--data", str(fer_zip), "--out-dir", str(tmp_path / "run"), *FAST]) == 2

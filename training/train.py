@@ -35,7 +35,7 @@ from core.weights import WeightsError, load_state_dict
 from training.augment import AugmentConfig, augment_batch, mix_batch
 from training.config import TrainConfig, parse_config
 from training.data import load_fer2013_or_report, stratified_split
-from training.distill import soft_cross_entropy, teacher_probabilities
+from training.distill import teacher_probabilities
 from training.metrics import accuracy, macro_f1
 
 HISTORY_FIELDS = [
@@ -210,9 +210,7 @@ def main(argv: list[str] | None = None) -> int:
                       "run's targets only if that file has not changed since the run began", flush=True)  # fmt: skip
             print(f"teacher: {cfg.teacher_weights} with {cfg.teacher_tta} TTA on {len(train_index)} faces", flush=True)
             try:
-                teacher, teacher_sha = teacher_probabilities(
-                    cfg.teacher_weights, train_images, cfg.teacher_tta, cfg.eval_batch_size, device
-                )
+                teacher, teacher_sha = teacher_probabilities(cfg.teacher_weights, train_images, cfg.teacher_tta, device)
             except (WeightsError, ValueError) as error:
                 print(f"error: --teacher-weights: {error}", file=sys.stderr)
                 return 2
@@ -293,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
             if teacher is not None:
                 target = teacher[batch]
                 target = target if lam >= 1.0 else lam * target + (1.0 - lam) * target[partner]
-                loss = (1.0 - cfg.distill_weight) * loss + cfg.distill_weight * soft_cross_entropy(logits, target)
+                loss = (1.0 - cfg.distill_weight) * loss + cfg.distill_weight * F.cross_entropy(logits, target)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip > 0:
