@@ -113,8 +113,8 @@ def format_markdown(metrics: dict, card: dict) -> str:
         if run_config.get("teacher_weights"):
             teacher = run_config["teacher_weights"]
             source = "the weights it started from" if teacher == run_config.get("init_weights") else Path(teacher).name
-            tta = run_config.get("teacher_tta", "tencrop")
-            lr += f", distilled from {source} with {tta} TTA (weight {run_config.get('distill_weight', 0.5)})"
+            # Set together with teacher_weights (all three came in one release), so read directly.
+            lr += f", distilled from {source} with {run_config['teacher_tta']} TTA (weight {run_config['distill_weight']})"
         runs.insert(0, (node.get("epochs_trained", "?"), lr))
         node = node.get("initialised_from", {}).get("training")
     restart = (
