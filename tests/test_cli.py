@@ -134,3 +134,15 @@ def test_model_card_text_describes_a_distilled_run():
     assert "peak lr 0.0005, distilled from the weights it started from with tencrop TTA (weight 0.5)" in text
     card["training"]["config"] |= {"teacher_weights": "other/teacher.safetensors", "teacher_tta": "flip"}
     assert "distilled from teacher.safetensors with flip TTA" in evaluate.format_markdown(metrics["test"], card)
+
+
+def test_model_card_text_names_a_non_default_optimizer():
+    from training.ship import RESULTS_DIR
+
+    metrics = json.loads((RESULTS_DIR / "metrics.json").read_text())
+    card = json.loads(card_path_for(DEFAULT_WEIGHTS).read_text())
+    assert "AdamW wd" in evaluate.format_markdown(metrics["test"], card)  # cards from before the option
+    card["training"]["config"] |= {"optimizer": "sgd", "lr": 0.01, "weight_decay": 0.0001, "swa_start": 0}
+    text = evaluate.format_markdown(metrics["test"], card)
+    assert "peak lr 0.01 with SGD (Nesterov momentum 0.9)" in text
+    assert "SGD (Nesterov momentum 0.9) wd 0.0001" in text and "AdamW wd" not in text

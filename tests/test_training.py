@@ -14,7 +14,7 @@ import torch
 
 from training.augment import AugmentConfig, augment_batch, mix_batch
 from training.config import TrainConfig
-from training.train import class_weights, learning_rate, main, stage_augment
+from training.train import class_weights, create_optimizer, learning_rate, main, stage_augment
 
 ROOT = Path(__file__).resolve().parent.parent
 FAST = ["--batch-size", "16", "--epochs", "2", "--warmup-epochs", "1", "--eval-batch-size", "64", "--threads", "2"]
@@ -214,6 +214,23 @@ def test_recipe_pieces():
     assert learning_rate(0, total, warm, cfg) == pytest.approx(cfg.lr * 0.01)
     assert learning_rate(warm, total, warm, cfg) == pytest.approx(cfg.lr)
     assert learning_rate(total, total, warm, cfg) == pytest.approx(cfg.min_lr)
+
+
+def test_optimizer_choice_keeps_weight_decay_off_norms_and_biases(capsys, tmp_path):
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.BatchNorm2d(4))
+    adamw = create_optimizer(model, TrainConfig())
+    assert isinstance(adamw, torch.optim.AdamW)
+    sgd = create_optimizer(model, TrainConfig(optimizer="sgd", lr=0.01, weight_decay=1e-4))
+    assert isinstance(sgd, torch.optim.SGD)
+    assert sgd.defaults["nesterov"] and sgd.defaults["momentum"] == 0.9 and sgd.defaults["lr"] == 0.01
+    assert [g["weight_decay"] for g in sgd.param_groups] == [1e-4, 0.0]
+    assert [len(g["params"]) for g in sgd.param_groups] == [1, 3]  # conv weight; conv bias + BN weight and bias
+    with pytest.raises(ValueError, match="unknown optimizer"):
+        create_optimizer(model, TrainConfig(optimizer="adam"))
+    # The command line refuses it before any data is read.
+    assert main(["--data", "unused.zip", "--out-dir", str(tmp_path / "run"), "--optimizer", "adam"]) == 2
+    assert "--optimizer must be one of adamw, sgd" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
 
 
 def test_augmentation_is_batched_seeded_and_in_range():

@@ -29,9 +29,10 @@ class TrainConfig:
     epochs: int = 30  # total epochs, both stages
     warmup_epochs: int = 2  # stage 1: LR ramps up linearly, lighter augmentation
     batch_size: int = 128
-    lr: float = 2e-3  # peak learning rate (AdamW)
+    optimizer: str = "adamw"  # adamw (the paper's) | sgd (Nesterov momentum 0.9, L2 weight decay)
+    lr: float = 2e-3  # peak learning rate
     min_lr: float = 1e-5  # end of the cosine decay in stage 2
-    weight_decay: float = 0.05  # decoupled (AdamW); not applied to norms and biases
+    weight_decay: float = 0.05  # decoupled with AdamW, L2 with SGD; not applied to norms and biases
     label_smoothing: float = 0.06
     class_weight_clip: tuple[float, float] = (0.5, 2.0)  # inverse-frequency weights, clipped
     grad_clip: float = 5.0  # max global grad norm; 0 disables

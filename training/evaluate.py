@@ -96,6 +96,9 @@ REFERENCES = (
 )
 
 
+OPTIMIZER_NAMES = {"adamw": "AdamW", "sgd": "SGD (Nesterov momentum 0.9)"}
+
+
 def format_markdown(metrics: dict, card: dict) -> str:
     """The README's model-card tables, generated from the measured metrics (never typed by hand)."""
     pct = lambda v: f"{v * 100:.2f}"  # noqa: E731
@@ -107,6 +110,8 @@ def format_markdown(metrics: dict, card: dict) -> str:
     while node:
         run_config = node.get("config", {})
         lr = str(run_config.get("lr", "?"))
+        if run_config.get("optimizer", "adamw") != "adamw":  # configs from before the option are AdamW
+            lr += f" with {OPTIMIZER_NAMES.get(run_config['optimizer'], run_config['optimizer'])}"
         if run_config.get("swa_start"):
             swa_lr = f" at lr {run_config['swa_lr']}" if run_config.get("swa_lr") else ""
             lr += f" (SWA from epoch {run_config['swa_start']}{swa_lr})"
@@ -158,7 +163,8 @@ def format_markdown(metrics: dict, card: dict) -> str:
         f"Training: {training.get('total_epochs', training.get('epochs_trained', '?'))} epochs at {resolution} on a "
         f"2-core CPU ({training.get('total_train_hours', training.get('train_hours', '?'))} hours, "
         f"{training.get('mean_images_per_second', '?')} images/s){restart}"
-        f"; batch {config.get('batch_size', '?')}, AdamW wd {config.get('weight_decay', '?')}, "
+        f"; batch {config.get('batch_size', '?')}, {OPTIMIZER_NAMES.get(config.get('optimizer', 'adamw'), '?')} "
+        f"wd {config.get('weight_decay', '?')}, "
         f"label smoothing {config.get('label_smoothing', '?')}, class weights clipped to "
         f"{list(config.get('class_weight_clip', []))}, dropout {config.get('drop_rate', '?')}; "
         f"{exported}.",

@@ -83,6 +83,19 @@ def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
+OPTIMIZERS = ("adamw", "sgd")
+
+
+def create_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """AdamW (the paper's, decoupled weight decay) or SGD with Nesterov momentum 0.9 (L2 weight decay)."""
+    groups = param_groups(model, cfg.weight_decay)
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=cfg.lr)
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=0.9, nesterov=True)
+    raise ValueError(f"unknown optimizer {cfg.optimizer!r}; choose one of {OPTIMIZERS}")
+
+
 @torch.inference_mode()
 def predict_logits(model: torch.nn.Module, images: torch.Tensor, batch_size: int, device: torch.device) -> torch.Tensor:
     """Logits for uint8 images (N, 48, 48) already on ``device``; no augmentation."""
@@ -170,6 +183,9 @@ def main(argv: list[str] | None = None) -> int:
     elif last_path.exists():
         print(f"error: {last_path} exists; pass --resume to continue it or choose another --out-dir", file=sys.stderr)
         return 2
+    if cfg.optimizer not in OPTIMIZERS:
+        print(f"error: --optimizer must be one of {', '.join(OPTIMIZERS)}, got {cfg.optimizer!r}", file=sys.stderr)
+        return 2
     if cfg.teacher_weights and not 0.0 <= cfg.distill_weight <= 1.0:
         print(f"error: --distill-weight must be in [0, 1], got {cfg.distill_weight}", file=sys.stderr)
         return 2
@@ -220,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
 
     model = create_model(drop_rate=cfg.drop_rate, drop_path_rate=cfg.drop_path_rate, network_size=cfg.network_size)
     model = model.to(device).to(memory_format=torch.channels_last)
-    optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr)
+    optimizer = create_optimizer(model, cfg)
     ema = copy.deepcopy(model).eval() if cfg.ema_decay > 0 else None
     weights = class_weights(data.labels[train_index], cfg.class_weight_clip).to(device)
     generator = torch.Generator().manual_seed(cfg.seed)
