@@ -99,6 +99,12 @@ REFERENCES = (
 OPTIMIZER_NAMES = {"adamw": "AdamW", "sgd": "SGD (Nesterov momentum 0.9)"}
 
 
+def optimizer_name(run_config: dict) -> str:
+    """How the card names a run's optimizer; configs from before the option trained with AdamW."""
+    optimizer = run_config.get("optimizer", "adamw")
+    return OPTIMIZER_NAMES.get(optimizer, optimizer)
+
+
 def format_markdown(metrics: dict, card: dict) -> str:
     """The README's model-card tables, generated from the measured metrics (never typed by hand)."""
     pct = lambda v: f"{v * 100:.2f}"  # noqa: E731
@@ -111,7 +117,7 @@ def format_markdown(metrics: dict, card: dict) -> str:
         run_config = node.get("config", {})
         lr = str(run_config.get("lr", "?"))
         if run_config.get("optimizer", "adamw") != "adamw":  # configs from before the option are AdamW
-            lr += f" with {OPTIMIZER_NAMES.get(run_config['optimizer'], run_config['optimizer'])}"
+            lr += f" with {optimizer_name(run_config)}"
         if run_config.get("swa_start"):
             swa_lr = f" at lr {run_config['swa_lr']}" if run_config.get("swa_lr") else ""
             lr += f" (SWA from epoch {run_config['swa_start']}{swa_lr})"
@@ -163,7 +169,7 @@ def format_markdown(metrics: dict, card: dict) -> str:
         f"Training: {training.get('total_epochs', training.get('epochs_trained', '?'))} epochs at {resolution} on a "
         f"2-core CPU ({training.get('total_train_hours', training.get('train_hours', '?'))} hours, "
         f"{training.get('mean_images_per_second', '?')} images/s){restart}"
-        f"; batch {config.get('batch_size', '?')}, {OPTIMIZER_NAMES.get(config.get('optimizer', 'adamw'), '?')} "
+        f"; batch {config.get('batch_size', '?')}, {optimizer_name(config)} "
         f"wd {config.get('weight_decay', '?')}, "
         f"label smoothing {config.get('label_smoothing', '?')}, class weights clipped to "
         f"{list(config.get('class_weight_clip', []))}, dropout {config.get('drop_rate', '?')}; "
